@@ -1,0 +1,43 @@
+"""The perceptual losses of Johnson et al. (2016). Each is a small pure function of tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Batched Gram matrix normalised by C*H*W.
+
+    ``G[b, c, c'] = sum_{h,w} phi[b, c, h, w] * phi[b, c', h, w] / (C * H * W)`` for features
+    ``phi`` of shape BxCxHxW. Computed in float32 for stability under mixed precision.
+    """
+    b, c, h, w = features.shape
+    f = features.float().reshape(b, c, h * w)
+    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+
+
+def feature_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Feature reconstruction loss ``||phi(y) - phi(y_c)||_2^2 / (C*H*W)``, averaged over the batch."""
+    return F.mse_loss(output.float(), target.float())
+
+
+def style_loss(output_grams: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Style loss ``sum_layers ||G(y) - G(y_s)||_F^2``, averaged over the batch.
+
+    ``target_grams`` (one per layer, 1xCxC or BxCxC) broadcast against the batch of outputs.
+    """
+    total = torch.zeros((), device=next(iter(output_grams.values())).device)
+    for name, g in output_grams.items():
+        diff = g - target_grams[name].to(g.dtype)
+        total = total + diff.pow(2).sum(dim=(1, 2)).mean()
+    return total
+
+
+def total_variation(image: torch.Tensor) -> torch.Tensor:
+    """Total variation ``mean (y[i+1,j] - y[i,j])^2 + mean (y[i,j+1] - y[i,j])^2``; favours smooth output."""
+    dh = image[..., 1:, :] - image[..., :-1, :]
+    dw = image[..., :, 1:] - image[..., :, :-1]
+    return dh.float().pow(2).mean() + dw.float().pow(2).mean()

@@ -1,0 +1,124 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fastnst import InvalidStyleError, StyleNotFoundError, Stylizer, TransformerNet, UnsafeWeightsError
+from fastnst.model import InstanceNorm
+
+
+@pytest.mark.parametrize("h,w", [(333, 517), (1, 1), (5, 3), (64, 64), (17, 250)])
+def test_output_shape_equals_input_shape(h, w):
+    model = TransformerNet(channels=4, num_residual=1).eval()
+    with torch.inference_mode():
+        y = model(torch.rand(2, 3, h, w))
+    assert y.shape == (2, 3, h, w)
+    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+
+
+def test_architecture_follows_the_paper():
+    m = TransformerNet(channels=32)
+    convs = [x for x in m.modules() if isinstance(x, torch.nn.Conv2d)]
+    assert [c.kernel_size[0] for c in (convs[0], convs[-1])] == [9, 9]
+    assert [c.stride[0] for c in convs[:3]] == [1, 2, 2]
+    assert [c.out_channels for c in convs[:3]] == [32, 64, 128]
+    assert len(m.residuals) == 5
+    assert not any(isinstance(x, torch.nn.ConvTranspose2d) for x in m.modules())
+    assert sum(isinstance(x, torch.nn.ReflectionPad2d) for x in m.modules()) == len(convs)
+    assert all(x.affine for x in m.modules() if isinstance(x, InstanceNorm))
+    small = TransformerNet(channels=16, num_residual=3)
+    assert sum(p.numel() for p in small.parameters()) < sum(p.numel() for p in m.parameters()) / 3
+    assert len(small.residuals) == 3
+
+
+def test_save_load_round_trip_is_bit_identical(tmp_path):
+    torch.manual_seed(1)
+    model = TransformerNet(channels=8, num_residual=2, style={"name": "x", "artist": "A"}).eval()
+    model.save_pretrained(tmp_path / "s")
+    assert {p.name for p in (tmp_path / "s").iterdir()} >= {"config.json", "model.safetensors"}
+    cfg = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert cfg["channels"] == 8 and cfg["style"]["artist"] == "A"
+    loaded = TransformerNet.from_pretrained(tmp_path / "s").eval()
+    x = torch.rand(1, 3, 37, 41)
+    with torch.inference_mode():
+        assert torch.equal(model(x), loaded(x))
+    assert loaded.style == {"name": "x", "artist": "A"}
+
+
+@pytest.mark.parametrize("name", ["pytorch_model.bin", "model.pth"])
+def test_pickled_weights_are_refused_and_never_unpickled(tmp_path, name):
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"channels": 8, "num_residual": 2}))
+
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("open(%r, 'w').write('pwned')" % str(tmp_path / "pwned"),))
+
+    torch.save({"x": Boom()}, folder / name, _use_new_zipfile_serialization=True)
+    with pytest.raises(UnsafeWeightsError, match="pickle"):
+        TransformerNet.from_pretrained(folder)
+    # a pickle renamed to model.safetensors is refused too
+    (folder / name).rename(folder / "model.safetensors")
+    with pytest.raises(UnsafeWeightsError):
+        TransformerNet.from_pretrained(folder)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_style_folder_without_weights(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(InvalidStyleError, match="model.safetensors"):
+        TransformerNet.from_pretrained(tmp_path)
+
+
+def test_out_of_range_config_refused_before_allocation(tmp_path, tiny_style):
+    import shutil
+
+    folder = tmp_path / "huge"
+    shutil.copytree(tiny_style, folder)
+    (folder / "config.json").write_text(json.dumps({"channels": 10**6, "num_residual": 2}))
+    with pytest.raises(InvalidStyleError, match="channels"):
+        TransformerNet.from_pretrained(folder)
+
+
+def test_wrong_shapes_and_nans_refused(tmp_path, tiny_style):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "bad"
+    shutil.copytree(tiny_style, folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["channels"] = 4
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(InvalidStyleError, match="shape"):
+        TransformerNet.from_pretrained(folder)
+    shutil.copy(tiny_style / "config.json", folder / "config.json")
+    state = load_file(tiny_style / "model.safetensors")
+    key = next(iter(state))
+    state[key] = state[key].clone().fill_(float("nan"))
+    save_file(state, folder / "model.safetensors")
+    with pytest.raises(InvalidStyleError, match="NaN"):
+        TransformerNet.from_pretrained(folder)
+    del state[key]
+    save_file(state, folder / "model.safetensors")
+    with pytest.raises(InvalidStyleError, match="missing"):
+        TransformerNet.from_pretrained(folder)
+    (folder / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json header}")
+    with pytest.raises(UnsafeWeightsError, match="safetensors"):
+        TransformerNet.from_pretrained(folder)
+
+
+def test_unknown_style_names():
+    with pytest.raises(StyleNotFoundError, match="unknown style"):
+        Stylizer.from_pretrained("no-such-style-anywhere")
+
+
+def test_unknown_hub_style_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    with pytest.raises(StyleNotFoundError, match="someone/never-pulled"):
+        Stylizer.from_pretrained("someone/never-pulled")
