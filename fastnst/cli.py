@@ -35,8 +35,15 @@ def _unit_float(s: str) -> float:
     return v
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad options end with one line (and exit code 2), not the usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastnst", description="Fast neural style transfer (Johnson et al., 2016): apply, train and share styles.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     from . import __version__
@@ -50,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style", "-s", required=True,
                    help="embedded style name, local style folder, or Hub repo id (user/name)")
     p.add_argument("-o", "--output", default=None,
-                   help="output file (one input) or folder; default: INPUT_STEM-STYLE.png in the current folder")
+                   help="output file (one input) or folder; default: INPUT_STEM-STYLE.png in the current folder "
+                        "(images found in input folders keep their subfolders)")
     p.add_argument("--strength", type=_unit_float, default=1.0, help="0 = original, 1 = full style (default 1)")
     p.add_argument("--preserve-color", action="store_true", help="keep the input's colours, take the style's luminance")
     p.add_argument("--max-size", type=_positive_int, default=1024, help="longest side of the output in px (default 1024)")
@@ -71,26 +79,31 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     from .images import list_images
     from .stylizer import Stylizer, save_image
 
-    files = list_images(args.inputs)
-    if not files:
+    # (file, its folder relative to the input folder it was found in): outputs mirror subfolders,
+    # so photos/a/x.jpg and photos/b/x.jpg do not overwrite each other
+    jobs = [(f, f.parent.relative_to(item) if Path(item).is_dir() else Path())
+            for item in args.inputs for f in list_images([item])]
+    if not jobs:
         raise FastNSTError(f"no images found in {', '.join(args.inputs)}.")
+    files = [f for f, _ in jobs]
     stylizer = make_stylizer(args)
     out = Path(args.output) if args.output else None
     single_file = out is not None and len(files) == 1 and out.suffix != "" and not out.is_dir()
     failures = 0
-    for f in tqdm(files, disable=len(files) < 2, unit="img", desc="stylizing"):
+    for f, sub in tqdm(jobs, disable=len(files) < 2, unit="img", desc="stylizing"):
         try:
             img = stylizer(f, strength=args.strength, preserve_color=args.preserve_color, max_size=args.max_size)
         except FastNSTError as e:
             tqdm.write(f"fastnst: error: {e}", file=sys.stderr)
             failures += 1
             continue
-        target = out if single_file else (out or Path(".")) / f"{f.stem}-{stylizer.name}.png"
+        target = out if single_file else (out or Path(".")) / sub / f"{f.stem}-{stylizer.name}.png"
         save_image(img, target)
         if len(files) == 1:
             print(target)
     if failures:
-        print(f"fastnst: {failures} of {len(files)} images failed", file=sys.stderr)
+        if len(files) > 1:  # one file: its error line says it all
+            print(f"fastnst: {failures} of {len(files)} images failed", file=sys.stderr)
         return 1
     if len(files) > 1:
         print(f"wrote {len(files)} images to {out or Path('.')}")
@@ -102,7 +115,13 @@ def make_stylizer(args: argparse.Namespace):
     from .stylizer import Stylizer
 
     if getattr(args, "backend", "torch") == "onnx":
-        from .onnx_backend import OnnxStylizer
+        try:
+            from .onnx_backend import OnnxStylizer
+        except ModuleNotFoundError as e:
+            if e.name not in ("fastnst.onnx_backend", "onnxruntime", "onnx"):
+                raise
+            raise FastNSTError(f"the onnx backend is not available ({e}); "
+                               "install fastnst[onnx] or use --backend torch.") from None
 
         return OnnxStylizer.from_pretrained(args.style, revision=args.revision)
     return Stylizer.from_pretrained(args.style, device=args.device, precision=args.precision, revision=args.revision)

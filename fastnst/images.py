@@ -21,6 +21,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 ImageInput = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+#: The only Pillow decoders ever run on files and bytes, whatever their name says: fewer decoders,
+#: less attack surface (and never EPS, which Pillow hands to Ghostscript). JPEG includes MPO.
+DECODE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
 #: Largest image (in pixels) that is decoded at all; larger ones are refused before decoding.
 MAX_PIXELS = int(os.environ.get("FASTNST_MAX_PIXELS", 50_000_000))
@@ -74,7 +77,7 @@ def load_image(src: ImageInput, *, max_pixels: int | None = None) -> Image.Image
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=DECODE_FORMATS)
             _check_size(img, name, limit)  # header only: nothing decoded yet
             img.seek(0)
             img.load()
@@ -89,7 +92,10 @@ def load_image(src: ImageInput, *, max_pixels: int | None = None) -> Image.Image
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError(f"{name}: image is corrupt or truncated ({e}). Re-export or re-download it.") from None
     img = ImageOps.exif_transpose(img) or img
-    return to_rgb(img)
+    try:
+        return to_rgb(img)
+    except ImageError as e:
+        raise ImageError(f"{name}: {e}") from None
 
 
 def _check_size(img: Image.Image, name: str, limit: int) -> Image.Image:
@@ -107,6 +113,8 @@ def _check_size(img: Image.Image, name: str, limit: int) -> Image.Image:
 def to_rgb(img: Image.Image) -> Image.Image:
     """Convert any Pillow mode to RGB, or RGBA where the image has transparency."""
     mode = img.mode
+    if mode in ("L", "RGB") and "transparency" in img.info:  # a transparent colour (PNG tRNS)
+        return img.convert("RGBA")
     if mode in ("RGB", "RGBA"):
         return img
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
@@ -115,13 +123,14 @@ def to_rgb(img: Image.Image) -> Image.Image:
         return img.convert("RGBA" if "transparency" in img.info else "RGB")
     if mode in ("LA", "PA", "La", "RGBa"):
         return img.convert("RGBA")
-    if mode == "L" and "transparency" in img.info:
-        return img.convert("RGBA")
     return img.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
 
 
 def array_to_pil(arr: np.ndarray) -> Image.Image:
-    """NumPy HxW, HxWx1, HxWx3 or HxWx4 array (uint8, uint16, or float in [0, 1]) to a PIL image."""
+    """NumPy HxW, HxWx1, HxWx3 or HxWx4 array (uint8, uint16, or float in [0, 1]) to a PIL image.
+
+    16-bit values are scaled (not clipped) to 8 bits; so are floats beyond [0, 1] (as 0-255 when
+    at most 255, else by their maximum)."""
     a = np.asarray(arr)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
@@ -129,14 +138,19 @@ def array_to_pil(arr: np.ndarray) -> Image.Image:
         raise ImageError(f"array of shape {a.shape} is not an image (expected HxW, HxWx3 or HxWx4).")
     if a.dtype == np.uint8:
         pass
-    elif a.dtype == np.uint16 or (a.dtype.kind in "iu" and a.size and a.max() > 255):
+    elif (a.dtype.kind == "u" and a.dtype.itemsize == 2) or (a.dtype.kind in "iu" and a.size and a.max() > 255):
+        # 16 bits in either byte order (I;16, I;16B), or wider integers holding 16-bit values
         a = np.clip(a.astype(np.float64) / 65535.0 * 255.0 + 0.5, 0, 255).astype(np.uint8)
     elif a.dtype.kind in "iu":
         a = np.clip(a, 0, 255).astype(np.uint8)
     elif a.dtype.kind == "f":
         if not np.isfinite(a).all():
             raise ImageError("array holds NaN or infinite values.")
-        a = np.clip(a * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        # floats are [0, 1]; a float image beyond that (Pillow's mode F from 8-bit data is 0-255)
+        # is scaled from 0-255, or by its maximum, rather than clipped to white
+        top = float(a.max()) if a.size else 1.0
+        scale = 255.0 if top <= 1.0 + 1e-3 else 1.0 if top <= 255.0 else 255.0 / top
+        a = np.clip(a.astype(np.float64) * scale + 0.5, 0, 255).astype(np.uint8)
     elif a.dtype == bool:
         a = a.astype(np.uint8) * 255
     else:

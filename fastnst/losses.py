@@ -24,16 +24,27 @@ def feature_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(output.float(), target.float())
 
 
-def style_loss(output_grams: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Style loss ``sum_layers ||G(y) - G(y_s)||_F^2``, averaged over the batch.
+def style_loss(output_grams: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor],
+               layer_weights: Mapping[str, float] | None = None) -> torch.Tensor:
+    """Style loss ``sum_layers w_l ||G(y) - G(y_s)||_F^2``, averaged over the batch (``w_l`` = 1 by default).
 
     ``target_grams`` (one per layer, 1xCxC or BxCxC) broadcast against the batch of outputs.
     """
     total = torch.zeros((), device=next(iter(output_grams.values())).device)
     for name, g in output_grams.items():
         diff = g - target_grams[name].to(g.dtype)
-        total = total + diff.pow(2).sum(dim=(1, 2)).mean()
+        w = 1.0 if layer_weights is None else float(layer_weights[name])
+        total = total + w * diff.pow(2).sum(dim=(1, 2)).mean()
     return total
+
+
+def relative_layer_weights(target_grams: Mapping[str, torch.Tensor]) -> dict[str, float]:
+    """``w_l = 1 / ||G(y_s)||_F^2``: every layer's style error counts relative to its target.
+
+    With raw Gram distances the shallowest layer outweighs the deepest by about 10^5 (so only
+    colour is learnt, no brush strokes), and the scale depends on the loss network's input range.
+    """
+    return {name: 1.0 / max(float(g.float().pow(2).sum(dim=(1, 2)).mean()), 1e-12) for name, g in target_grams.items()}
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:

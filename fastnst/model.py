@@ -18,12 +18,12 @@ from typing import Any, Iterator
 import torch
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError
+from huggingface_hub.errors import RemoteEntryNotFoundError
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from .errors import InvalidStyleError, StyleNotFoundError, UnsafeWeightsError
+from .errors import HubError, InvalidStyleError, StyleNotFoundError, UnsafeWeightsError
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -120,6 +120,9 @@ class TransformerNet(
     ) -> None:
         super().__init__()
         validate_architecture(channels, num_residual)
+        for key, value in (("style", style), ("training", training)):
+            if value is not None and not isinstance(value, dict):
+                raise InvalidStyleError(f"config.json: {key} must be a JSON object, not {type(value).__name__}.")
         self.channels, self.num_residual = int(channels), int(num_residual)
         self.style, self.training_info = dict(style or {}), dict(training or {})
         c = self.channels
@@ -128,6 +131,8 @@ class TransformerNet(
         self.decoder = nn.Sequential(
             UpsampleConv(4 * c, 2 * c), UpsampleConv(2 * c, c), ConvLayer(c, 3, 9, norm=False, relu=False)
         )
+        with torch.no_grad():  # start from mid-grey rather than black: early training converges faster
+            self.decoder[-1][1].bias.fill_(0.5)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -189,8 +194,14 @@ class TransformerNet(
         Raises ``StyleNotFoundError`` for a repo that does not exist or is not cached while
         offline, ``InvalidStyleError``/``UnsafeWeightsError`` for a broken or pickled style.
         """
-        with translate_hub_errors(str(pretrained_model_name_or_path)):
-            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        name = str(pretrained_model_name_or_path)
+        if Path(name).is_dir():
+            read_config(name)  # a config.json that is not a JSON object: InvalidStyleError, not a crash
+        with translate_hub_errors(name):
+            try:
+                return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:  # a Hub repo's config.json
+                raise InvalidStyleError(f"{name}: {CONFIG_NAME} is not valid JSON ({e}).") from None
 
     def _save_pretrained(self, save_directory: Path) -> None:
         from safetensors.torch import save_file
@@ -223,7 +234,7 @@ class TransformerNet(
                 weights = Path(hf_hub_download(model_id, WEIGHTS_NAME, revision=revision, cache_dir=cache_dir,
                                                force_download=force_download, local_files_only=local_files_only,
                                                token=token))
-            except EntryNotFoundError:
+            except RemoteEntryNotFoundError:  # (not cached while offline is translate_hub_errors' job)
                 _refuse_missing_weights(model_id, [])
         load_weights(model, weights, map_location=map_location)
         return model
@@ -232,8 +243,9 @@ class TransformerNet(
 @contextmanager
 def translate_hub_errors(repo_id: str) -> Iterator[None]:
     """Turn huggingface_hub's exceptions into fastnst's, with what to do next."""
-    from huggingface_hub.errors import (GatedRepoError, HFValidationError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    import httpx2
+    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, HFValidationError, LocalEntryNotFoundError,
+                                        OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
 
     try:
         yield
@@ -251,6 +263,34 @@ def translate_hub_errors(repo_id: str) -> Iterator[None]:
         ) from None
     except HFValidationError as e:
         raise StyleNotFoundError(f"{repo_id}: not a valid style folder or Hub repo id ({e}).") from None
+    except HfHubHTTPError as e:
+        raise HubError(f"{repo_id}: {_http_error_hint(e)}") from None
+    except OfflineModeIsEnabled:
+        raise HubError(f"{repo_id}: the Hub is switched off (HF_HUB_OFFLINE=1); unset it to reach the Hub.") from None
+    except (httpx2.TransportError, ConnectionError, TimeoutError) as e:  # unreachable, dropped, timed out
+        raise HubError(f"{repo_id}: the Hub could not be reached or dropped the connection ({type(e).__name__}: "
+                       f"{str(e)[:200]}). Check your network (and HF_ENDPOINT), then try again.") from None
+
+
+def _http_error_hint(e: Exception) -> str:
+    """What an HTTP error from the Hub means for the user, and what to do."""
+    status = _status(e)
+    server = (getattr(e, "server_message", None) or "").strip().splitlines()
+    said = f" The Hub said: {server[0][:200]}" if server else ""
+    if status == "401":
+        return ("the Hub rejected the token (HTTP 401). Log in with `hf auth login` or set HF_TOKEN to a valid "
+                "token (with write access, to push)." + said)
+    if status == "403":
+        return ("the token may not do this (HTTP 403): it needs write access to this namespace. "
+                "Use a write token of the owner, or push to your own namespace." + said)
+    if status in ("409", "412"):
+        return (f"conflict (HTTP {status}): the repo changed on the Hub meanwhile, or exists with other content. "
+                "Pull or inspect it, then try again." + said)
+    if status == "429":
+        return "rate limited by the Hub (HTTP 429); wait a little and try again." + said
+    if status.startswith("5"):
+        return f"the Hub had a server error (HTTP {status}); try again later." + said
+    return f"the Hub refused the request (HTTP {status})." + said
 
 
 def _status(e: Exception) -> str:

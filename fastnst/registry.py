@@ -85,6 +85,10 @@ def available_styles(sources: str | list[str] | None = None, *, hub: bool = True
     for entry in entries:
         if entry == "embedded":
             styles += [style_from_folder(p, "embedded") for p in embedded_styles().values()]
+        elif entry == "cache":  # the local Hugging Face cache: no network needed
+            from .hub import cached_styles
+
+            styles += cached_styles()
         elif Path(entry).expanduser().exists():
             styles += _local_styles(Path(entry).expanduser())
         elif hub:

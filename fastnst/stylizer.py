@@ -22,14 +22,25 @@ DEFAULT_TILE_PIXELS = int(os.environ.get("FASTNST_TILE_PIXELS", 2048 * 2048))
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """The given device, else CUDA, else Apple MPS, else CPU."""
+    """The given device, else CUDA, else Apple MPS, else CPU. Raises ValueError for one that is not usable here."""
     if device not in (None, "auto"):
-        return torch.device(device)
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps.") from None
+        cuda_missing = dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count()
+        if cuda_missing or (dev.type == "mps" and not _mps_available()):
+            raise ValueError(f"device {device!r} is not available on this machine; use cpu or leave the device unset.")
+        return dev
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
 
 
 def pick_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
@@ -145,22 +156,31 @@ class Stylizer:
         weight = torch.zeros(1, 1, h, w)
         ref = ref.to(self.device, dtype=self.dtype).contiguous(memory_format=torch.channels_last)
         with self.model.shared_norm_stats(ref):
-            for top in _starts(h, side, overlap):
-                for left in _starts(w, side, overlap):
-                    tile = x[..., top:top + side, left:left + side]
+            for top, bottom in _spans(h, side, overlap):
+                for left, right in _spans(w, side, overlap):
+                    tile = x[..., top:bottom, left:right]
                     th, tw = tile.shape[-2:]
-                    ramp = _ramp(th, top > 0, top + th < h, overlap)[:, None] * _ramp(tw, left > 0, left + tw < w, overlap)[None, :]
-                    out[..., top:top + th, left:left + tw] += self._run(tile) * ramp
-                    weight[..., top:top + th, left:left + tw] += ramp
+                    ramp = _ramp(th, top > 0, bottom < h, overlap)[:, None] * _ramp(tw, left > 0, right < w, overlap)[None, :]
+                    out[..., top:bottom, left:right] += self._run(tile) * ramp
+                    weight[..., top:bottom, left:right] += ramp
         return out / weight.clamp_min(1e-8)
 
 
-def _starts(length: int, side: int, overlap: int) -> list[int]:
+def _spans(length: int, side: int, overlap: int) -> list[tuple[int, int]]:
+    """(start, end) of overlapping tiles covering ``range(length)``.
+
+    Every start is a multiple of 4, the network's total stride, so each tile is sampled on the same
+    stride-2 grids as the whole image (a tile off that grid gives a visibly different output);
+    the last tile is up to 3 px longer than ``side`` for that.
+    """
     if length <= side:
-        return [0]
-    step = side - overlap
-    starts = list(range(0, length - side, step))
-    return starts + [length - side]
+        return [(0, length)]
+    step = max(4, (side - overlap) // 4 * 4)
+    spans = [(s, s + side) for s in range(0, length - side, step)]
+    last = (length - side) // 4 * 4
+    if spans[-1][0] == last:
+        spans.pop()
+    return spans + [(last, length)]
 
 
 def _ramp(n: int, fade_in: bool, fade_out: bool, overlap: int) -> torch.Tensor:
@@ -179,13 +199,18 @@ def _ramp(n: int, fade_in: bool, fade_out: bool, overlap: int) -> torch.Tensor:
 def save_image(img: Image.Image, path: str | os.PathLike) -> Path:
     """Save with a format chosen by suffix (JPEG drops alpha onto white), creating folders; atomic."""
     path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: unknown image suffix {path.suffix!r}; use .png, .jpg, .webp or .tif.")
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in (".jpg", ".jpeg") and img.mode == "RGBA":
         bg = Image.new("RGB", img.size, (255, 255, 255))
         bg.paste(img, mask=img.getchannel("A"))
         img = bg
     tmp = path.with_name(f".{path.name}.tmp")
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    img.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-    os.replace(tmp, path)
+    try:
+        img.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # only left when saving failed
     return path

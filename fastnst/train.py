@@ -1,0 +1,493 @@
+"""Training one style: config dataclass, then a loop readable top to bottom.
+
+Runs on one CPU/GPU, or under ``torchrun --nproc_per_node=N`` (DDP: NCCL on GPUs, gloo on CPU;
+data sharded per rank; only rank 0 logs, checkpoints and pushes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import random
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .data import DEFAULT_DATASET, StreamConfig, crop_resize, make_loader
+from .errors import FastNSTError, TrainingError
+from .images import load_image, pil_to_tensor, tensor_to_pil
+from .loss_network import LAYERS, LossNetwork, warn_if_random
+from .losses import feature_loss, gram_matrix, relative_layer_weights, style_loss, total_variation
+from .model import TransformerNet
+
+ASSETS = Path(__file__).parent / "assets"
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; saved in every checkpoint and in the style's config.json."""
+
+    style_image: str = ""
+    output_dir: str = "styles/my-style"
+    # style metadata (goes into config.json's "style" block and the model card)
+    name: str = ""
+    title: str = ""
+    artist: str = ""
+    year: str = ""
+    licence: str = ""
+    # data
+    data: str = DEFAULT_DATASET
+    split: str = "train"
+    image_column: str = "image"
+    image_size: int = 256
+    shuffle_buffer: int = 1000
+    num_workers: int = 1
+    # losses
+    loss_network: str = "vgg16"
+    loss_network_path: str = ""
+    style_size: int = 512
+    content_layer: str = "relu2_2"
+    style_layers: tuple[str, ...] = LAYERS
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 10.0
+    # "relative": content error / ||phi(x)||^2 and per-layer style error / ||G_s||^2, so the weights
+    # mean the same for every loss network; "paper": the raw sums of Johnson et al.
+    loss_scaling: str = "relative"
+    # model and optimisation
+    channels: int = 32
+    num_residual: int = 5
+    lr: float = 1e-3
+    batch_size: int = 4
+    steps: int = 40_000
+    seed: int = 0
+    precision: str = "auto"        # auto | fp32 | bf16 | fp16
+    channels_last: bool = True
+    compile: bool = False
+    device: str = "auto"
+    # bookkeeping
+    log_every: int = 25
+    sample_every: int = 500
+    checkpoint_every: int = 250
+    resume: bool = False
+    save_dtype: str = "fp16"       # weights of the finished style: fp16 halves the download
+    push_to_hub: str = ""
+    private: bool = False
+    example_image: str = str(ASSETS / "astronaut.jpg")
+    command: str = field(default="", repr=False)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Johnson et al.: 256 px, batch 4, 40k iterations (2 epochs of COCO), lr 1e-3, relu2_2 content.
+    "paper": dict(image_size=256, batch_size=4, steps=40_000, lr=1e-3, channels=32, num_residual=5),
+    # A CPU run of about an hour on 2 cores (small width, smaller crops).
+    "cpu-small": dict(image_size=192, batch_size=2, steps=2_500, lr=2e-3, channels=16, num_residual=5,
+                      sample_every=250, checkpoint_every=100, style_size=384),
+    # Seconds, for tests and smoke checks.
+    "smoke": dict(image_size=64, batch_size=2, steps=10, channels=8, num_residual=1, log_every=1,
+                  sample_every=5, checkpoint_every=5, style_size=64),
+}
+
+
+# --- setup helpers -------------------------------------------------------------------------
+
+def cpu_supports_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """The autocast dtype for a precision setting, or None for plain fp32."""
+    if precision == "fp32":
+        return None
+    if precision == "fp16":
+        return torch.float16
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_supports_bf16():
+        return torch.bfloat16
+    return None
+
+
+def setup_distributed() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank), initialising the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world == 1:
+        return 0, 1, 0
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0))
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(local)
+    dist.init_process_group(backend=backend)
+    return rank, world, local
+
+
+def check_output_dir(path: Path) -> None:
+    """Fail fast, before any training, if the output folder cannot be written."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_bytes(b"x" * 1024 * 1024)  # a 1 MiB write also catches a full disk
+        probe.unlink()
+    except OSError as e:
+        raise TrainingError(f"output folder {path} is not writable ({e.strerror or e}). Choose another --output-dir.") from None
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves a half-written checkpoint."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_style_target(cfg: TrainConfig, loss_net: LossNetwork, device: torch.device) -> dict[str, torch.Tensor]:
+    """Gram matrices of the style image at ``style_size`` (computed once)."""
+    img = load_image(cfg.style_image).convert("RGB")
+    scale = cfg.style_size / max(img.size)
+    img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), resample=3)
+    with torch.no_grad():
+        feats = loss_net(pil_to_tensor(img).to(device))
+    return {name: gram_matrix(feats[name]) for name in cfg.style_layers}
+
+
+def validation_batch(cfg: TrainConfig) -> torch.Tensor:
+    """Fixed images for sample stylizations: the publishable example photos, centre-cropped."""
+    imgs = [crop_resize(load_image(p).convert("RGB"), cfg.image_size, None)
+            for p in (cfg.example_image, str(ASSETS / "chelsea.jpg"))]
+    return torch.cat([pil_to_tensor(i) for i in imgs])
+
+
+# --- the loop ------------------------------------------------------------------------------
+
+def train(cfg: TrainConfig) -> Path:
+    """Train one style; returns the finished style folder (rank 0) or the output dir (other ranks)."""
+    if not cfg.style_image:
+        raise TrainingError("no style image: pass --style-image painting.jpg.")
+    rank, world, local = setup_distributed()
+    master = rank == 0
+    out = Path(cfg.output_dir)
+    if master:
+        check_output_dir(out)
+    device = torch.device(f"cuda:{local}" if torch.cuda.is_available() and cfg.device in ("auto", "cuda")
+                          else ("cpu" if cfg.device == "auto" else cfg.device))
+    torch.backends.cudnn.benchmark = True
+    amp = autocast_dtype(device, cfg.precision)
+    torch.manual_seed(cfg.seed + rank)
+    random.seed(cfg.seed + rank)
+    np.random.seed(cfg.seed + rank)
+    warn_if_random(cfg.loss_network)
+
+    loss_net = LossNetwork(cfg.loss_network, path=cfg.loss_network_path or None,
+                           layers=tuple(set(cfg.style_layers) | {cfg.content_layer})).to(device)
+    style_grams = load_style_target(cfg, loss_net, device)
+    layer_weights = relative_layer_weights(style_grams) if cfg.loss_scaling == "relative" else None
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    model = TransformerNet(channels=cfg.channels, num_residual=cfg.num_residual).to(device).train()
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    loss_net = loss_net.to(memory_format=memory_format)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    net: torch.nn.Module = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
+    step_fn = torch.compile(net) if cfg.compile else net
+
+    stream = StreamConfig(source=cfg.data, split=cfg.split, image_column=cfg.image_column, image_size=cfg.image_size,
+                          shuffle_buffer=cfg.shuffle_buffer, seed=cfg.seed)
+    loader = make_loader(stream, cfg.batch_size, cfg.num_workers, rank, world, pin_memory=device.type == "cuda")
+
+    start, history = 0, []
+    ckpt_path = out / CHECKPOINT
+    if cfg.resume and ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        loader.load_state_dict(ckpt["loader"][rank])
+        set_rng_state(ckpt["rng"][rank])
+        start, history = ckpt["step"], ckpt["history"]
+        if master:
+            print(f"resumed from {ckpt_path} at step {start}", file=sys.stderr)
+    elif cfg.resume and master:
+        print(f"--resume: no checkpoint in {out}, starting from scratch", file=sys.stderr)
+
+    writer = None
+    if master:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "runs"))
+        val = validation_batch(cfg).to(device)
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg.steps, initial=start, disable=not master, unit="step", dynamic_ncols=True)
+    batches = iter(loader)
+    t0, images_done = time.time(), 0
+    for step in range(start, cfg.steps):
+        x = next(batches)["image"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            y = step_fn(x)
+            with torch.no_grad():
+                content_target = loss_net(x)[cfg.content_layer]
+                content_scale = content_target.float().pow(2).mean() if layer_weights is not None else 1.0
+            feats = loss_net(y)
+            content = cfg.content_weight * feature_loss(feats[cfg.content_layer], content_target) / content_scale
+            style = cfg.style_weight * style_loss({n: gram_matrix(feats[n]) for n in cfg.style_layers}, style_grams,
+                                                  layer_weights)
+            tv = cfg.tv_weight * total_variation(y)
+            loss = content + style + tv
+        terms = torch.stack([content.detach(), style.detach(), tv.detach()]).float()
+        if world > 1:
+            dist.all_reduce(terms, op=dist.ReduceOp.AVG)
+        if not torch.isfinite(terms).all():
+            raise TrainingError(
+                f"loss became non-finite at step {step} (content, style, tv = {terms.tolist()}). "
+                f"The last good checkpoint is kept in {ckpt_path}. Lower --lr or --style-weight, or use --precision fp32."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+        done = step + 1
+        images_done += cfg.batch_size * world
+        c, s, t = terms.tolist()
+        history.append([done, c, s, t])
+        if master:
+            rate = images_done / max(1e-9, time.time() - t0)
+            bar.set_postfix(img_s=f"{rate:.1f}", content=f"{c:.3g}", style=f"{s:.3g}", tv=f"{t:.3g}", refresh=False)
+            bar.update(1)
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                for k, v in (("content", c), ("style", s), ("tv", t), ("total", c + s + t), ("images_per_s", rate)):
+                    writer.add_scalar(f"loss/{k}" if k != "images_per_s" else "speed/images_per_s", v, done)
+            if done % cfg.sample_every == 0 or done == cfg.steps:
+                save_samples(model, val, out / "samples" / f"step_{done:06d}.jpg", writer, done)
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            save_checkpoint(cfg, model, optimizer, loader, history, done, ckpt_path, world, master)
+    bar.close()
+    wall = time.time() - t0
+
+    if not master:
+        dist.barrier()
+        dist.destroy_process_group()
+        return out
+    writer.close()
+    folder = finish_style(cfg, model, history, wall, start)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    if cfg.push_to_hub:
+        from .hub import push_style
+
+        print(push_style(folder, cfg.push_to_hub, private=cfg.private))
+    return folder
+
+
+def save_checkpoint(cfg: TrainConfig, model: TransformerNet, optimizer: torch.optim.Optimizer, loader: Any,
+                    history: list, step: int, path: Path, world: int, master: bool) -> None:
+    """Model, optimizer, step, RNG and data-stream state of every rank, written atomically by rank 0."""
+    local = {"loader": loader.state_dict(), "rng": rng_state()}
+    gathered = [local]
+    if world > 1:
+        gathered = [None] * world
+        dist.all_gather_object(gathered, local)
+    if master:
+        atomic_save({"config": dataclasses.asdict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "step": step, "history": history, "loader": [g["loader"] for g in gathered],
+                     "rng": [g["rng"] for g in gathered]}, path)
+
+
+@torch.no_grad()
+def save_samples(model: TransformerNet, val: torch.Tensor, path: Path, writer: Any, step: int) -> None:
+    model.eval()
+    y = model(val).float().clamp(0, 1)
+    model.train()
+    grid = torch.cat([torch.cat([v, o], dim=2) for v, o in zip(val.float().cpu(), y.cpu())], dim=1)
+    writer.add_image("samples", grid, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensor_to_pil(grid).save(path, quality=90)
+
+
+def finish_style(cfg: TrainConfig, model: TransformerNet, history: list, wall: float, start: int) -> Path:
+    """Write the style folder in the Hub layout: weights, config, style.jpg, example.jpg, model card."""
+    from .stylizer import Stylizer, save_image
+
+    out = Path(cfg.output_dir)
+    name = cfg.name or Path(cfg.style_image).stem
+    last = history[-min(len(history), 50):]
+    final = {k: float(np.mean([h[i] for h in last])) for i, k in enumerate(("content", "style", "tv"), start=1)} if last else {}
+    training = {
+        "command": cfg.command or "fastnst train " + " ".join(_config_to_argv(cfg)),
+        "dataset": cfg.data, "split": cfg.split, "steps": cfg.steps, "batch_size": cfg.batch_size,
+        "image_size": cfg.image_size, "style_size": cfg.style_size, "loss_network": cfg.loss_network,
+        "content_layer": cfg.content_layer, "style_layers": list(cfg.style_layers),
+        "content_weight": cfg.content_weight, "style_weight": cfg.style_weight, "tv_weight": cfg.tv_weight,
+        "loss_scaling": cfg.loss_scaling,
+        "lr": cfg.lr, "seed": cfg.seed, "precision": cfg.precision,
+        "wall_time_s": round(wall, 1), "resumed_from_step": start or None,
+        "hardware": hardware_description(), "final_losses": final,
+        "fastnst_version": _version(), "torch_version": torch.__version__,
+    }
+    style = {k: v for k, v in dict(name=name, title=cfg.title, artist=cfg.artist, year=cfg.year,
+                                   licence=cfg.licence).items() if v}
+    final_model = TransformerNet(channels=cfg.channels, num_residual=cfg.num_residual, style=style, training=training)
+    final_model.load_state_dict(model.state_dict())
+    if cfg.save_dtype == "fp16":
+        final_model = final_model.half()
+    final_model.save_pretrained(out)
+    style_img = load_image(cfg.style_image).convert("RGB")
+    style_img.thumbnail((512, 512))
+    style_img.save(out / "style.jpg", quality=90)
+    example = Stylizer(TransformerNet.from_pretrained(out), device="cpu", precision="fp32")(cfg.example_image, max_size=512)
+    save_image(example, out / "example.jpg")
+    try:
+        from .card import save_model_card
+    except ImportError:  # the model card module is optional at this stage
+        pass
+    else:
+        (out / "README.md").unlink(missing_ok=True)
+        save_model_card(out)
+    return out
+
+
+def hardware_description() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.device_count()}x {torch.cuda.get_device_name(0)}"
+    return f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+# --- command line --------------------------------------------------------------------------
+
+_SKIP_CLI = {"command"}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One --flag per TrainConfig field, so the CLI and the dataclass can never drift apart."""
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="start from preset values (flags override them)")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in _SKIP_CLI:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=f"(default {default})")
+        elif isinstance(default, tuple):
+            parser.add_argument(flag, default=None, help=f"comma-separated (default {','.join(default)})")
+        else:
+            parser.add_argument(flag, type=type(default), default=None, help=f"(default {default!r})")
+
+
+def config_from_args(args: argparse.Namespace, command: str = "") -> TrainConfig:
+    values: dict[str, Any] = dict(PRESETS.get(args.preset or "", {}))
+    for f in dataclasses.fields(TrainConfig):
+        v = getattr(args, f.name, None)
+        if v is not None:
+            values[f.name] = tuple(x.strip() for x in v.split(",") if x.strip()) if isinstance(f.default, tuple) else v
+    cfg = TrainConfig(**values)
+    cfg.command = command
+    validate_config(cfg)
+    return cfg
+
+
+def validate_config(cfg: TrainConfig) -> None:
+    problems = []
+    for name in ("image_size", "batch_size", "steps", "style_size", "log_every", "sample_every", "checkpoint_every"):
+        if getattr(cfg, name) < 1:
+            problems.append(f"--{name.replace('_', '-')} must be >= 1")
+    if cfg.lr <= 0:
+        problems.append("--lr must be > 0")
+    unknown = set(cfg.style_layers) | {cfg.content_layer}
+    if unknown - set(LAYERS):
+        problems.append(f"unknown layers {sorted(unknown - set(LAYERS))}; choose from {', '.join(LAYERS)}")
+    if cfg.precision not in ("auto", "fp32", "bf16", "fp16"):
+        problems.append("--precision must be auto, fp32, bf16 or fp16")
+    if cfg.loss_scaling not in ("relative", "paper"):
+        problems.append("--loss-scaling must be relative or paper")
+    if cfg.save_dtype not in ("fp16", "fp32"):
+        problems.append("--save-dtype must be fp16 or fp32")
+    if problems:
+        raise TrainingError("; ".join(problems))
+
+
+def _config_to_argv(cfg: TrainConfig) -> list[str]:
+    base = TrainConfig()
+    argv = []
+    for f in dataclasses.fields(TrainConfig):
+        v = getattr(cfg, f.name)
+        if f.name in _SKIP_CLI or v == getattr(base, f.name):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(v, bool):
+            argv.append(flag if v else "--no-" + f.name.replace("_", "-"))
+        else:
+            argv += [flag, shlex.quote(",".join(v) if isinstance(v, tuple) else str(v))]
+    return argv
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a style from a painting",
+                       description="Train a style network on a stream of photos (Hub dataset, image folder or Parquet).",
+                       epilog="examples:\n"
+                              "  fastnst train --preset paper --style-image starry.jpg -o styles/starry   # GPU, COCO from the Hub\n"
+                              "  fastnst train --preset cpu-small --style-image starry.jpg --data ../shared/data/photos "
+                              "--loss-network vgg16-hed -o styles/starry\n"
+                              "  torchrun --nproc_per_node=8 train_scripts/train.py --preset paper --style-image starry.jpg",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_arguments(p)
+    p.add_argument("-o", dest="output_dir", default=None, help="alias of --output-dir")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    print(train(config_from_args(args, "fastnst " + " ".join(shlex.quote(a) for a in sys.argv[1:]))))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of train_scripts/train.py (also works under torchrun)."""
+    parser = argparse.ArgumentParser(prog="train.py", description="Train one fastnst style.")
+    add_config_arguments(parser)
+    parser.add_argument("-o", dest="output_dir", default=None, help="alias of --output-dir")
+    args = parser.parse_args(argv)
+    command = "python train_scripts/train.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    try:
+        print(train(config_from_args(args, command)))
+    except FastNSTError as e:
+        print(f"train.py: error: {e}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,339 @@
+"""The demo's engine (demo/service.py) without a server: styles, model cache, batching, stylizing,
+contact sheets, hostile inputs, temp-folder bounds, live-mode frame rate."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import make_style, smooth_image
+from demo.service import (DemoError, DeviceBatcher, FpsMeter, ModelCache, Settings, StyleService, example_images,
+                          image_input, labelled_grid, prune_folder)
+from fastnst.errors import ImageError, StyleNotFoundError
+
+
+@pytest.fixture(scope="module")
+def styles_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("demo_styles")
+    make_style(root / "alpha", seed=1, name="alpha", title="Alpha Waves", artist="A. Painter")
+    smooth_image(96, 64, seed=3).save(root / "alpha" / "style.jpg")
+    make_style(root / "beta", seed=2, name="beta", title="Beta")  # no style.jpg: placeholder thumbnail
+    return root
+
+
+@pytest.fixture
+def service(styles_dir, tmp_path) -> StyleService:
+    return StyleService(Settings(sources=str(styles_dir), device="cpu", max_size=256, default_size=128,
+                                 tmp_dir=tmp_path / "tmp", cache_models=1))
+
+
+def rgb(img: Image.Image) -> np.ndarray:
+    return np.asarray(img.convert("RGB"), dtype=np.int16)
+
+
+# --- building blocks ------------------------------------------------------------------------
+
+
+def test_model_cache_is_lru_and_loads_each_key_once():
+    loads: list[str] = []
+
+    def loader(key):
+        time.sleep(0.05)
+        loads.append(key)
+        return object()
+
+    cache = ModelCache(2, loader)
+    threads = [threading.Thread(target=cache.get, args=("a",)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert loads == ["a"]                       # concurrent first uses load once
+    a = cache.get("a")
+    cache.get("b")
+    assert cache.get("a") is a                  # a is now most recent
+    cache.get("c")                              # evicts b, the least recently used
+    assert cache.keys() == ["a", "c"]
+    cache.get("b")
+    assert loads == ["a", "b", "c", "b"]
+
+
+def test_model_cache_failed_load_is_not_cached():
+    calls = []
+
+    def loader(key):
+        calls.append(key)
+        raise StyleNotFoundError("nope")
+
+    cache = ModelCache(2, loader)
+    for _ in range(2):
+        with pytest.raises(StyleNotFoundError):
+            cache.get("x")
+    assert calls == ["x", "x"] and cache.keys() == []
+
+
+def test_batcher_merges_concurrent_requests_and_keeps_them_apart():
+    batcher = DeviceBatcher(max_batch=8)
+    gate = threading.Event()
+
+    def slow_double(x):
+        gate.wait(5)
+        return x * 2
+
+    results = {}
+
+    def submit(i):
+        results[i] = batcher.run("k", torch.full((1, 3, 4, 4), float(i)), slow_double)
+
+    first = threading.Thread(target=submit, args=(0,))
+    first.start()
+    time.sleep(0.1)                             # the first request holds the device...
+    others = [threading.Thread(target=submit, args=(i,)) for i in range(1, 6)]
+    for t in others:
+        t.start()
+    time.sleep(0.2)                             # ...while five more pile up
+    gate.set()
+    for t in [first, *others]:
+        t.join(5)
+    assert all(torch.equal(results[i], torch.full((1, 3, 4, 4), 2.0 * i)) for i in range(6))
+    assert sorted(batcher.batch_sizes) == [1, 5]
+
+
+def test_batcher_error_reaches_every_waiter_and_the_next_call_works():
+    batcher = DeviceBatcher()
+    with pytest.raises(RuntimeError, match="boom"):
+        batcher.run("k", torch.zeros(1, 3, 2, 2), lambda x: (_ for _ in ()).throw(RuntimeError("boom")))
+    assert torch.equal(batcher.run("k", torch.ones(1, 3, 2, 2), lambda x: x + 1), torch.full((1, 3, 2, 2), 2.0))
+
+
+def test_prune_folder_bounds_age_and_size(tmp_path):
+    now = time.time()
+    for i in range(5):
+        p = tmp_path / "gradio" / f"h{i}" / f"f{i}.bin"
+        p.parent.mkdir(parents=True)
+        p.write_bytes(b"x" * 1000)
+        age = 10_000 if i == 0 else 100 - i     # f0 is stale; then f1 oldest ... f4 newest
+        os.utime(p, (now - age, now - age))
+    deleted = prune_folder(tmp_path, max_bytes=2500, max_age_s=3600, now=now,
+                           keep={str(tmp_path / "gradio" / "h1" / "f1.bin")})   # e.g. an example's copy
+    left = sorted(p.name for p in tmp_path.rglob("*.bin"))
+    assert deleted == 2 and left == ["f1.bin", "f3.bin", "f4.bin"]
+
+
+def test_fps_meter_and_adaptive_size():
+    m = FpsMeter(size=256, target_fps=5)
+    for i in range(11):
+        m.tick(0.5, now=i * 0.5)                # 2 fps, each frame 0.5 s of compute: too slow
+    assert m.fps == pytest.approx(2.0)
+    sizes = [m.adapt() for _ in range(10)]
+    assert sizes[0] < 256 and sizes[-1] == 96   # shrinks step by step to the floor
+    fast = FpsMeter(size=128, target_fps=5)
+    fast.tick(0.01)
+    assert 128 < fast.adapt(hi=512) <= 160      # grows at most 25 % per frame
+
+
+def test_image_input_accepts_gradio_payloads_and_refuses_the_rest(tmp_path):
+    assert image_input({"path": "/x/y.png", "url": None}) == "/x/y.png"
+    buf = io.BytesIO()
+    smooth_image(8, 8).save(buf, "JPEG")
+    url = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    assert image_input({"path": None, "url": url}) == buf.getvalue()
+    for bad in (None, "", {}, {"path": None, "url": None}):
+        with pytest.raises(ImageError, match="no image"):
+            image_input(bad)
+    with pytest.raises(ImageError, match="base64"):
+        image_input("data:image/png;base64,@@@")
+    with pytest.raises(ImageError, match="URLs"):
+        image_input("https://example.com/cat.jpg")
+
+
+def test_labelled_grid_layout():
+    cells = [(Image.new("RGB", (40, 30), c), name) for c, name in [("red", "a"), ("blue", "b"), ("green", "c")]]
+    sheet = labelled_grid(cells, cell=40, pad=4, label_h=20)
+    assert sheet.size == (4 + 2 * 44, 4 + 2 * (40 + 20 + 4))
+    assert sheet.getpixel((4 + 20, 4 + 20)) == (255, 0, 0)            # first cell, centred
+    assert sheet.getpixel((4 + 44 + 20, 4 + 20)) == (0, 0, 255)       # second cell, same row
+
+
+# --- the service --------------------------------------------------------------------------
+
+
+def test_styles_gallery_and_thumbnails(service):
+    assert service.keys() == ["alpha", "beta"]
+    captions = [c for _, c in service.gallery()]
+    assert captions == ["Alpha Waves (A. Painter) · local", "Beta · local"]
+    for path, _ in service.gallery():
+        with Image.open(path) as im:
+            assert max(im.size) <= 192
+    assert service.models.keys() == []          # thumbnails never load a model
+
+
+def test_stylize_sizes_strength_and_colour(service):
+    photo = smooth_image(200, 150, seed=5)
+    before, after = service.stylize(photo, "alpha", 1.0, False, 100)
+    assert before.size == after.size == (100, 75)
+    assert np.abs(rgb(after) - rgb(before)).mean() > 5
+    _, same = service.stylize(photo, "alpha", 0.0, False, 100)
+    assert np.abs(rgb(same) - rgb(before)).max() <= 1           # strength 0 is the input
+    _, kept = service.stylize(photo, "alpha", 1.0, True, 100)
+    _, cb, cr = before.convert("YCbCr").split()                      # the style's luminance, the input's chroma
+    expected = Image.merge("YCbCr", (after.convert("YCbCr").split()[0], cb, cr)).convert("RGB")
+    assert np.abs(rgb(kept) - rgb(expected)).max() <= 1
+    _, capped = service.stylize(smooth_image(600, 300), "alpha", 1.0, False, 10_000)
+    assert capped.size == (256, 128)                                 # server-side maximum
+
+
+def test_models_load_lazily_into_a_small_cache(service):
+    photo = smooth_image(32, 32)
+    service.stylize(photo, "alpha", 1.0, False, 32)
+    service.stylize(photo, "beta", 1.0, False, 32)
+    assert service.models.keys() == ["beta"] and service.models.loads == 2   # capacity 1
+
+
+def test_contact_sheet_has_the_original_and_every_style(service):
+    photo = smooth_image(80, 60, seed=7)
+    sheet = service.contact_sheet(photo, cell=80)
+    # 3 cells (original, alpha, beta) in a 2x2 grid of 80x60 cells, 8 px padding, 24 px labels
+    assert sheet.size == (8 + 2 * 88, 8 + 2 * (60 + 24 + 8))
+    first = sheet.crop((8, 8, 8 + 80, 8 + 60))
+    assert np.abs(rgb(first) - rgb(photo)).max() <= 1
+
+
+@pytest.mark.parametrize("data, match", [
+    (b"", "empty"),
+    (b"<html><body>not a png</body></html>", "not an image"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "not an image|corrupt"),
+])
+def test_hostile_uploads_name_the_upload_not_the_server_path(service, tmp_path, data, match):
+    f = tmp_path / "upload-dir" / "evil.png"
+    f.parent.mkdir()
+    f.write_bytes(data)
+    with pytest.raises(ImageError, match=match) as e:
+        service.stylize({"path": str(f), "orig_name": "holiday.png"}, "alpha")
+    assert "holiday.png" in str(e.value) and str(f.parent) not in str(e.value)
+
+
+def test_truncated_and_bomb_images_are_refused(service, tmp_path):
+    buf = io.BytesIO()
+    smooth_image(64, 64).save(buf, "PNG")
+    with pytest.raises(ImageError, match="corrupt|truncated"):
+        service.stylize(buf.getvalue()[: len(buf.getvalue()) // 2], "alpha")
+    bomb = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(bomb, "PNG")          # 400 megapixels, a few kB on disk
+    with pytest.raises(ImageError, match="megapixels|too large"):
+        service.stylize(bomb.getvalue(), "alpha")
+
+
+def test_bad_requests(service):
+    photo = smooth_image(16, 16)
+    with pytest.raises(StyleNotFoundError, match="not available"):
+        service.stylize(photo, "gamma")
+    with pytest.raises(StyleNotFoundError, match="pick one"):
+        service.stylize(photo, "")
+    for bad in (-0.1, 1.5, "strong"):
+        with pytest.raises(DemoError, match="strength"):
+            service.stylize(photo, "alpha", bad)
+    with pytest.raises(DemoError, match="size"):
+        service.stylize(photo, "alpha", 1.0, False, "big")
+
+
+def test_live_frames_adapt_and_report_fps(service):
+    meter = FpsMeter(size=192, target_fps=1000)                 # an unreachable target: size must shrink
+    frame = np.asarray(smooth_image(320, 240))
+    sizes = []
+    for _ in range(4):
+        out = service.stylize_frame(frame, "alpha", 1.0, False, meter)
+        sizes.append(max(out.size))
+    assert sizes[0] == 192 and sizes[-1] < sizes[1] < 192 and meter.frames == 4 and meter.fps > 0
+    fixed = service.stylize_frame(frame, "alpha", 1.0, False, meter, size="128")
+    assert max(fixed.size) == 128
+
+
+def test_no_styles_gives_a_clear_message(tmp_path):
+    empty = tmp_path / "none"
+    empty.mkdir()
+    service = StyleService(Settings(sources=str(empty), device="cpu", tmp_dir=tmp_path / "tmp"))
+    assert service.entries == [] and service.gallery() == []
+    with pytest.raises(StyleNotFoundError, match="No styles are available"):
+        service.stylize(smooth_image(16, 16), "anything")
+    with pytest.raises(StyleNotFoundError, match="No styles are available"):
+        service.contact_sheet(smooth_image(16, 16))
+
+
+def test_a_broken_source_is_a_warning_not_a_crash(styles_dir, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    service = StyleService(Settings(sources=f"{broken},{styles_dir},nonsense", device="cpu", tmp_dir=tmp_path / "t"))
+    assert service.keys() == ["alpha", "beta"]
+    assert any("broken" in w and "JSON" in w for w in service.warnings) and len(service.warnings) == 2
+
+
+def test_add_hub_style(styles_dir, tmp_path):
+    pulled = []
+    extra = make_style(tmp_path / "snapshot", seed=9, name="gamma", title="Gamma")
+
+    def fake_pull(repo_id, revision=None):
+        pulled.append(repo_id)
+        return extra
+
+    service = StyleService(Settings(sources=str(styles_dir), device="cpu", tmp_dir=tmp_path / "tmp",
+                                    max_added_styles=1), pull=fake_pull)
+    entry = service.add_hub_style("  someone/gamma ")
+    assert entry.key == "someone/gamma" and entry.info.source == "hub"
+    assert service.keys() == ["alpha", "beta", "someone/gamma"]         # appended: gallery indices stay valid
+    assert service.add_hub_style("hub:someone/gamma") is entry and pulled == ["someone/gamma"]
+    _, out = service.stylize(smooth_image(32, 32), "someone/gamma", 1.0, False, 32)
+    assert out.size == (32, 32)
+    for bad in ("not a repo", "../etc", ""):
+        with pytest.raises(DemoError, match="repo id"):
+            service.add_hub_style(bad)
+    with pytest.raises(DemoError, match="limit"):
+        service.add_hub_style("someone/delta")
+    service.settings.allow_pull = False
+    with pytest.raises(DemoError, match="disabled"):
+        service.add_hub_style("someone/epsilon")
+
+
+def test_settings_from_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("FASTNST_DEMO_MAX_SIZE", "300")
+    monkeypatch.setenv("FASTNST_DEMO_DEFAULT_SIZE", "999")
+    monkeypatch.setenv("FASTNST_DEMO_TMP", str(tmp_path / "t"))
+    monkeypatch.setenv("FASTNST_DEMO_ALLOW_PULL", "0")
+    s = Settings.from_env(concurrency=3)
+    assert (s.max_size, s.default_size, s.concurrency, s.allow_pull) == (300, 300, 3, False)
+    assert s.tmp_dir == (tmp_path / "t").resolve()
+    monkeypatch.setenv("FASTNST_DEMO_MAX_SIZE", "huge")
+    with pytest.raises(DemoError, match="FASTNST_DEMO_MAX_SIZE"):
+        Settings.from_env()
+
+
+def test_example_images_are_small_public_domain_jpegs():
+    examples = example_images()
+    assert {p.name for p in examples} == {"astronaut.jpg", "coffee.jpg", "chelsea.jpg"}
+    sources = (examples[0].parent / "SOURCES.md").read_text()
+    for p in examples:
+        assert p.name in sources
+        with Image.open(p) as im:
+            assert im.format == "JPEG" and max(im.size) <= 640
+
+
+def test_ui_builds_with_and_without_styles(service, tmp_path):
+    pytest.importorskip("gradio")
+    from demo.ui import build
+
+    demo = build(service)
+    names = {fn.api_name for fn in demo.fns.values()}
+    assert {"stylize", "contact_sheet", "add_style"} <= names
+    empty = tmp_path / "none"
+    empty.mkdir()
+    build(StyleService(Settings(sources=str(empty), device="cpu", tmp_dir=tmp_path / "tmp2")))

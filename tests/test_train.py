@@ -1,0 +1,267 @@
+"""Data streaming and training: offline, CPU, tiny images, the random loss network."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, smooth_image
+from fastnst import Stylizer, TrainingError
+from fastnst.data import ImageStream, StreamConfig, make_loader
+from fastnst.train import TrainConfig, train
+
+TINY = dict(loss_network="vgg16-random", image_size=32, batch_size=2, channels=4, num_residual=1, style_size=32,
+            num_workers=0, shuffle_buffer=1, log_every=1, sample_every=1000, checkpoint_every=3, save_dtype="fp32",
+            style_layers=("relu1_2", "relu2_2"))
+
+
+@pytest.fixture(scope="module")
+def photo_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("photos")
+    for i in range(10):
+        smooth_image(48 + i, 40 + 2 * i, seed=i).save(d / f"p{i:02d}.jpg")
+    (d / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    smooth_image(20, 20).save(d / "tiny.png")  # below min_side
+    return d
+
+
+@pytest.fixture(scope="module")
+def style_image(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("style") / "painting.jpg"
+    smooth_image(64, 48, seed=99).save(p)
+    return p
+
+
+def take(stream: ImageStream, n: int) -> list[dict]:
+    it = iter(stream)
+    return [next(it) for _ in range(n)]
+
+
+def test_folder_stream_shapes_and_skips(photo_dir):
+    cfg = StreamConfig(source=str(photo_dir), image_size=24, min_side=32, shuffle_buffer=4, seed=1)
+    items = take(ImageStream(cfg), 10)  # one pass over the 10 good images
+    assert all(i["image"].shape == (3, 24, 24) for i in items)
+    assert all(0.0 <= float(i["image"].min()) and float(i["image"].max()) <= 1.0 for i in items)
+    assert items[-1]["skipped"] == 2  # broken.jpg and tiny.png
+
+
+def test_parquet_stream(tmp_path):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def jpeg(seed: int) -> bytes:
+        buf = io.BytesIO()
+        smooth_image(50, 40, seed=seed).save(buf, format="JPEG")
+        return buf.getvalue()
+
+    rows = [{"bytes": jpeg(i), "path": f"{i}.jpg"} for i in range(5)] + [{"bytes": b"garbage", "path": "bad.jpg"}]
+    table = pa.table({"img": rows, "caption": [str(i) for i in range(6)]})
+    pq.write_table(table, tmp_path / "train.parquet")
+    loader = make_loader(StreamConfig(source=str(tmp_path / "train.parquet"), image_column="img", image_size=16,
+                                      shuffle_buffer=1), batch_size=5, num_workers=0)
+    batch = next(iter(loader))
+    assert batch["image"].shape == (5, 3, 16, 16)
+    assert int(batch["skipped"].max()) <= 1
+
+
+def test_missing_column_and_missing_dataset(tmp_path, photo_dir):
+    with pytest.raises(TrainingError, match="no column 'pixels'"):
+        ImageStream(StreamConfig(source=str(photo_dir), image_column="pixels"))
+    with pytest.raises(TrainingError, match="cannot open dataset|dataset"):
+        ImageStream(StreamConfig(source=str(tmp_path / "nowhere" / "x.parquet")))
+
+
+def test_loader_resumes_exactly(photo_dir):
+    cfg = StreamConfig(source=str(photo_dir), image_size=16, shuffle_buffer=1, seed=3)
+    first = make_loader(cfg, batch_size=2, num_workers=1)
+    it = iter(first)
+    next(it)
+    state = first.state_dict()
+    expected = [next(it)["image"] for _ in range(2)]
+    second = make_loader(cfg, batch_size=2, num_workers=1)
+    second.load_state_dict(state)
+    it2 = iter(second)
+    got = [next(it2)["image"] for _ in range(2)]
+    assert all(torch.equal(a, b) for a, b in zip(expected, got))
+
+
+def test_losses_decrease_on_a_fixed_batch(photo_dir, style_image, monkeypatch, tmp_path):
+    """20 steps on one repeated batch: the total loss must drop clearly."""
+    import fastnst.train as T
+
+    fixed = None
+    real = T.make_loader
+
+    def one_batch_loader(*a, **k):
+        loader = real(*a, **k)
+        nonlocal fixed
+        fixed = next(iter(loader))
+
+        class Repeat(list):
+            def state_dict(self):
+                return {}
+
+            def __iter__(self):
+                while True:
+                    yield fixed
+
+        return Repeat()
+
+    monkeypatch.setattr(T, "make_loader", one_batch_loader)
+    cfg = TrainConfig(style_image=str(style_image), data=str(photo_dir), output_dir=str(tmp_path / "out"),
+                      steps=20, checkpoint_every=100, **{**TINY, "lr": 1e-2})
+    train(cfg)
+    ckpt = torch.load(tmp_path / "out" / "checkpoint.pt", weights_only=True)
+    totals = [c + s + t for _, c, s, t in ckpt["history"]]
+    assert sum(totals[-3:]) / 3 < 0.5 * sum(totals[:3]) / 3
+
+
+def test_train_produces_a_loadable_style_folder(photo_dir, style_image, tmp_path):
+    out = tmp_path / "style"
+    cfg = TrainConfig(style_image=str(style_image), data=str(photo_dir), output_dir=str(out), steps=3, name="painting",
+                      artist="Someone", **TINY)
+    folder = train(cfg)
+    names = {p.name for p in folder.iterdir()}
+    assert {"config.json", "model.safetensors", "style.jpg", "example.jpg", "README.md", "checkpoint.pt"} <= names
+    config = json.loads((folder / "config.json").read_text())
+    assert config["style"] == {"name": "painting", "artist": "Someone"}
+    assert config["training"]["steps"] == 3 and config["training"]["loss_network"] == "vgg16-random"
+    assert set(config["training"]["final_losses"]) == {"content", "style", "tv"}
+    img = Stylizer.from_pretrained(folder, device="cpu")(smooth_image(40, 30))
+    assert img.size == (40, 30)
+    assert list((folder / "runs").iterdir()), "TensorBoard event files are written"
+
+
+def test_unwritable_output_fails_before_training(style_image, photo_dir, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    cfg = TrainConfig(style_image=str(style_image), data=str(photo_dir), output_dir=str(blocker / "sub"), steps=1, **TINY)
+    t = time.time()
+    with pytest.raises(TrainingError, match="not writable"):
+        train(cfg)
+    assert time.time() - t < 5
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(photo_dir, style_image, tmp_path, monkeypatch):
+    import fastnst.train as T
+
+    calls = {"n": 0}
+    real_tv = T.total_variation
+
+    def tv_goes_nan(y):
+        calls["n"] += 1
+        v = real_tv(y)
+        return v * float("nan") if calls["n"] == 5 else v
+
+    monkeypatch.setattr(T, "total_variation", tv_goes_nan)
+    out = tmp_path / "nan"
+    cfg = TrainConfig(style_image=str(style_image), data=str(photo_dir), output_dir=str(out), steps=8, **TINY)
+    with pytest.raises(TrainingError, match="non-finite at step 4"):
+        train(cfg)
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 3
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+    assert not (out / "model.safetensors").exists()
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(folder / "model.safetensors")
+
+
+def _train_cmd(out: Path, photo_dir: Path, style_image: Path, steps: int, *extra: str) -> list[str]:
+    args = [sys.executable, str(REPO / "train_scripts" / "train.py"), "--style-image", str(style_image),
+            "--data", str(photo_dir), "-o", str(out), "--steps", str(steps)]
+    for k, v in TINY.items():
+        flag = "--" + k.replace("_", "-")
+        args += [flag, ",".join(v) if isinstance(v, tuple) else str(v)]
+    return args + list(extra)
+
+
+def test_killed_run_resumes_like_an_uninterrupted_one(photo_dir, style_image, tmp_path):
+    steps = 9
+    full = tmp_path / "full"
+    subprocess.run(_train_cmd(full, photo_dir, style_image, steps), check=True, capture_output=True)
+
+    part = tmp_path / "part"
+    proc = subprocess.Popen(_train_cmd(part, photo_dir, style_image, steps, "--num-workers", "1"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = part / "checkpoint.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists() and torch.load(ckpt, weights_only=True)["step"] >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = torch.load(ckpt, weights_only=True)["step"]
+    assert killed_at < steps and not (part / "model.safetensors").exists()
+
+    resumed = subprocess.run(_train_cmd(part, photo_dir, style_image, steps, "--resume", "--num-workers", "1"),
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed from {ckpt} at step {killed_at}" in resumed.stderr
+    a, b = _weights(full), _weights(part)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+    hist_full = torch.load(full / "checkpoint.pt", weights_only=True)["history"]
+    hist_part = torch.load(ckpt, weights_only=True)["history"]
+    assert [h[0] for h in hist_part] == list(range(1, steps + 1))
+    torch.testing.assert_close(torch.tensor(hist_full), torch.tensor(hist_part), rtol=1e-4, atol=1e-6)
+
+
+DDP_WORKER = """
+import hashlib, json, os, sys
+import fastnst.train as T
+seen, weights = [], {}
+real_loader, real_ckpt = T.make_loader, T.save_checkpoint
+def loader(*a, **k):
+    dl = real_loader(*a, **k)
+    class Spy:
+        def __iter__(self):
+            for b in dl:
+                seen.extend(hashlib.sha1(x.numpy().tobytes()).hexdigest() for x in b["image"])
+                yield b
+        def state_dict(self): return dl.state_dict()
+        def load_state_dict(self, s): dl.load_state_dict(s)
+    return Spy()
+def ckpt(cfg, model, *a, **k):
+    weights["sha"] = hashlib.sha1(b"".join(v.numpy().tobytes() for v in model.state_dict().values())).hexdigest()
+    return real_ckpt(cfg, model, *a, **k)
+T.make_loader, T.save_checkpoint = loader, ckpt
+rc = T.main(sys.argv[1:])
+rank = os.environ["RANK"]
+out = [a for a in sys.argv if a.startswith("--output-dir=")][0].split("=", 1)[1]
+json.dump({"seen": seen, "sha": weights["sha"], "rc": rc}, open(f"{out}/../rank{rank}.json", "w"))
+"""
+
+
+def test_two_process_gloo_run(photo_dir, style_image, tmp_path):
+    worker = tmp_path / "ddp_worker.py"
+    worker.write_text(DDP_WORKER)
+    out = tmp_path / "ddp" / "style"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(worker),
+           "--style-image", str(style_image), "--data", str(photo_dir), f"--output-dir={out}", "--steps", "4"]
+    for k, v in TINY.items():
+        cmd += ["--" + k.replace("_", "-"), ",".join(v) if isinstance(v, tuple) else str(v)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0 = json.loads((tmp_path / "ddp" / "rank0.json").read_text())
+    r1 = json.loads((tmp_path / "ddp" / "rank1.json").read_text())
+    assert len(r0["seen"]) == len(r1["seen"]) == 8
+    assert not set(r0["seen"]) & set(r1["seen"]), "ranks must see different images"
+    assert r0["sha"] == r1["sha"], "DDP keeps the weights identical on both ranks"
+    assert (out / "model.safetensors").exists()
+    assert Stylizer.from_pretrained(out, device="cpu").model.channels == 4
