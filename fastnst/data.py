@@ -120,17 +120,20 @@ class ImageStream(torch.utils.data.IterableDataset):
             if self._resume is not None and self._resume.get("hf") is not None:
                 self._current.load_state_dict(self._resume["hf"])
             self._resume = None
-            empty = True
+            usable = False
             for row in self._current:
-                empty = False
                 img = self._decode(row[self.cfg.image_column])
                 if img is None:
                     self.skipped += 1
                     continue
+                usable = True
                 self.seen += 1
                 yield {"image": pil_to_tensor(img)[0], "skipped": self.skipped}
-            if empty and self.seen == 0:
-                raise TrainingError(f"dataset {self.cfg.source!r} has no usable images for this rank.")
+            if not usable:  # an empty or all-bad epoch would otherwise loop forever
+                raise TrainingError(
+                    f"dataset {self.cfg.source!r} gave this worker no usable image in a whole pass "
+                    f"({self.skipped} skipped: undecodable or smaller than {self.cfg.min_side} px)."
+                )
             self.epoch += 1
 
     def _decode(self, item: Any) -> Image.Image | None:

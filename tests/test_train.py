@@ -27,7 +27,7 @@ TINY = dict(loss_network="vgg16-random", image_size=32, batch_size=2, channels=4
 def photo_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("photos")
     for i in range(10):
-        smooth_image(48 + i, 40 + 2 * i, seed=i).save(d / f"p{i:02d}.jpg")
+        smooth_image(80 + i, 70 + 2 * i, seed=i).save(d / f"p{i:02d}.jpg")
     (d / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     smooth_image(20, 20).save(d / "tiny.png")  # below min_side
     return d
@@ -68,10 +68,16 @@ def test_parquet_stream(tmp_path):
     table = pa.table({"img": rows, "caption": [str(i) for i in range(6)]})
     pq.write_table(table, tmp_path / "train.parquet")
     loader = make_loader(StreamConfig(source=str(tmp_path / "train.parquet"), image_column="img", image_size=16,
-                                      shuffle_buffer=1), batch_size=5, num_workers=0)
+                                      min_side=16, shuffle_buffer=1), batch_size=5, num_workers=0)
     batch = next(iter(loader))
     assert batch["image"].shape == (5, 3, 16, 16)
     assert int(batch["skipped"].max()) <= 1
+
+
+def test_all_bad_images_is_an_error_not_a_hang(photo_dir):
+    stream = ImageStream(StreamConfig(source=str(photo_dir), min_side=10_000))
+    with pytest.raises(TrainingError, match="no usable image"):
+        next(iter(stream))
 
 
 def test_missing_column_and_missing_dataset(tmp_path, photo_dir):
@@ -119,7 +125,7 @@ def test_losses_decrease_on_a_fixed_batch(photo_dir, style_image, monkeypatch, t
 
     monkeypatch.setattr(T, "make_loader", one_batch_loader)
     cfg = TrainConfig(style_image=str(style_image), data=str(photo_dir), output_dir=str(tmp_path / "out"),
-                      steps=20, checkpoint_every=100, **{**TINY, "lr": 1e-2})
+                      steps=20, **{**TINY, "lr": 1e-2, "checkpoint_every": 100})
     train(cfg)
     ckpt = torch.load(tmp_path / "out" / "checkpoint.pt", weights_only=True)
     totals = [c + s + t for _, c, s, t in ckpt["history"]]
