@@ -17,6 +17,7 @@ EPILOG = """examples:
   fastnst stylize photo.jpg --style starry_night -o out.png
   fastnst stylize photos/ --style user/my-style -o stylized/ --strength 0.8
   fastnst list
+  fastnst export starry_night --format onnx -o starry_night.onnx
   fastnst train --style-image painting.jpg --data ../shared/data/photos --preset cpu-small -o styles/painting
 """
 
@@ -123,7 +124,8 @@ def make_stylizer(args: argparse.Namespace):
             raise FastNSTError(f"the onnx backend is not available ({e}); "
                                "install fastnst[onnx] or use --backend torch.") from None
 
-        return OnnxStylizer.from_pretrained(args.style, revision=args.revision)
+        return OnnxStylizer.from_pretrained(args.style, revision=args.revision, device=args.device,
+                                            precision=args.precision)
     return Stylizer.from_pretrained(args.style, device=args.device, precision=args.precision, revision=args.revision)
 
 

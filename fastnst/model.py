@@ -32,6 +32,18 @@ MAX_CHANNELS = 256
 MAX_RESIDUAL_BLOCKS = 32
 
 
+def pad_input(x: torch.Tensor) -> torch.Tensor:
+    """Pad Bx3xHxW on the bottom/right to a multiple of 4 (two stride-2 stages) and at least 16 px
+    (the 9x9 reflection pads); :class:`TransformerNet` crops its output back to HxW."""
+    h, w = x.shape[-2:]
+    ph, pw = max(16, h + (-h) % 4) - h, max(16, w + (-w) % 4) - w
+    if not (ph or pw):
+        return x
+    # Reflection needs the pad to be smaller than the side; replicate covers tiny inputs.
+    mode = "reflect" if h > ph and w > pw else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
 class InstanceNorm(nn.InstanceNorm2d):
     """Affine instance norm that can reuse statistics recorded on another image.
 
@@ -105,6 +117,9 @@ class TransformerNet(
         num_residual: number of residual blocks at 1/4 resolution (the paper uses 5).
         style: metadata of the style image (name, title, artist, year, licence) saved in config.json.
         training: how the weights were made (command, steps, losses...) saved in config.json.
+        input_skip: add the input to the output, so the network learns only the change a style
+            makes. Off in the paper; on, a short CPU training keeps the photo recognisable from the
+            first steps instead of spending thousands of steps learning to reproduce it.
 
     Any H and W work: the input is reflection-padded to a multiple of 4 and the output cropped
     back, so the output always has the input's size. In training mode the output is not clamped
@@ -117,6 +132,7 @@ class TransformerNet(
         num_residual: int = 5,
         style: dict[str, Any] | None = None,
         training: dict[str, Any] | None = None,
+        input_skip: bool = False,
     ) -> None:
         super().__init__()
         validate_architecture(channels, num_residual)
@@ -125,30 +141,36 @@ class TransformerNet(
                 raise InvalidStyleError(f"config.json: {key} must be a JSON object, not {type(value).__name__}.")
         self.channels, self.num_residual = int(channels), int(num_residual)
         self.style, self.training_info = dict(style or {}), dict(training or {})
+        if not isinstance(input_skip, bool):
+            raise InvalidStyleError(f"config.json: input_skip must be true or false, not {input_skip!r}.")
+        self.input_skip = input_skip
         c = self.channels
         self.encoder = nn.Sequential(ConvLayer(3, c, 9), ConvLayer(c, 2 * c, 3, 2), ConvLayer(2 * c, 4 * c, 3, 2))
         self.residuals = nn.Sequential(*[ResidualBlock(4 * c) for _ in range(self.num_residual)])
         self.decoder = nn.Sequential(
             UpsampleConv(4 * c, 2 * c), UpsampleConv(2 * c, c), ConvLayer(c, 3, 9, norm=False, relu=False)
         )
-        with torch.no_grad():  # start from mid-grey rather than black: early training converges faster
-            self.decoder[-1][1].bias.fill_(0.5)
+        if not input_skip:
+            with torch.no_grad():  # start from mid-grey rather than black: early training converges faster
+                self.decoder[-1][1].bias.fill_(0.5)
 
     @property
     def config(self) -> dict[str, Any]:
-        return {"channels": self.channels, "num_residual": self.num_residual,
+        return {"channels": self.channels, "num_residual": self.num_residual, "input_skip": self.input_skip,
                 "style": self.style, "training": self.training_info}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        # Pad to a multiple of 4 (two stride-2 stages) and at least 16 px (9x9 reflection pads).
-        ph, pw = max(16, h + (-h) % 4) - h, max(16, w + (-w) % 4) - w
-        if ph or pw:
-            # Reflection needs the pad to be smaller than the side; replicate covers tiny inputs.
-            mode = "reflect" if h > ph and w > pw else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-        y = self.decoder(self.residuals(self.encoder(x)))[..., :h, :w]
+        y = self.forward_padded(pad_input(x))[..., :h, :w]
         return y if self.training else y.clamp(0, 1)
+
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on an input already padded by :func:`pad_input` (no cropping, no clamping).
+
+        Free of Python-level shape logic, so it exports to ONNX with dynamic height and width.
+        """
+        y = self.decoder(self.residuals(self.encoder(x)))
+        return y + x if self.input_skip else y
 
     def flops(self, height: int, width: int) -> int:
         """Multiply-adds x2 of one forward pass at HxW (convolutions only)."""
@@ -223,7 +245,7 @@ class TransformerNet(
         strict: bool = True,
         **model_kwargs: Any,
     ) -> "TransformerNet":
-        model = cls(**{k: v for k, v in model_kwargs.items() if k in ("channels", "num_residual", "style", "training")})
+        model = cls(**{k: v for k, v in model_kwargs.items() if k in ("channels", "num_residual", "style", "training", "input_skip")})
         path = Path(model_id)
         if path.is_dir():
             weights = path / WEIGHTS_NAME

@@ -26,7 +26,7 @@ from .data import DEFAULT_DATASET, StreamConfig, crop_resize, make_loader
 from .errors import FastNSTError, TrainingError
 from .images import load_image, pil_to_tensor, tensor_to_pil
 from .loss_network import LAYERS, LossNetwork, warn_if_random
-from .losses import feature_loss, gram_matrix, relative_layer_weights, style_loss, total_variation
+from .objective import PerceptualObjective, style_targets
 from .model import TransformerNet
 
 ASSETS = Path(__file__).parent / "assets"
@@ -67,6 +67,7 @@ class TrainConfig:
     # model and optimisation
     channels: int = 32
     num_residual: int = 5
+    input_skip: bool = False
     lr: float = 1e-3
     batch_size: int = 4
     steps: int = 40_000
@@ -91,8 +92,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Johnson et al.: 256 px, batch 4, 40k iterations (2 epochs of COCO), lr 1e-3, relu2_2 content.
     "paper": dict(image_size=256, batch_size=4, steps=40_000, lr=1e-3, channels=32, num_residual=5),
     # A CPU run of about an hour on 2 cores (small width, smaller crops).
+    # input_skip keeps the photo recognisable from the first steps, which a short run needs.
     "cpu-small": dict(image_size=192, batch_size=2, steps=2_500, lr=2e-3, channels=16, num_residual=5,
-                      sample_every=250, checkpoint_every=100, style_size=384),
+                      input_skip=True, style_weight=20.0, tv_weight=10.0, sample_every=250, checkpoint_every=100,
+                      style_size=384),
     # Seconds, for tests and smoke checks.
     "smoke": dict(image_size=64, batch_size=2, steps=10, channels=8, num_residual=1, log_every=1,
                   sample_every=5, checkpoint_every=5, style_size=64),
@@ -174,12 +177,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def load_style_target(cfg: TrainConfig, loss_net: LossNetwork, device: torch.device) -> dict[str, torch.Tensor]:
     """Gram matrices of the style image at ``style_size`` (computed once)."""
-    img = load_image(cfg.style_image).convert("RGB")
-    scale = cfg.style_size / max(img.size)
-    img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), resample=3)
-    with torch.no_grad():
-        feats = loss_net(pil_to_tensor(img).to(device))
-    return {name: gram_matrix(feats[name]) for name in cfg.style_layers}
+    return style_targets(cfg.style_image, loss_net, cfg.style_layers, cfg.style_size, device)
 
 
 def validation_batch(cfg: TrainConfig) -> torch.Tensor:
@@ -212,9 +210,10 @@ def train(cfg: TrainConfig) -> Path:
     loss_net = LossNetwork(cfg.loss_network, path=cfg.loss_network_path or None,
                            layers=tuple(set(cfg.style_layers) | {cfg.content_layer})).to(device)
     style_grams = load_style_target(cfg, loss_net, device)
-    layer_weights = relative_layer_weights(style_grams) if cfg.loss_scaling == "relative" else None
+    objective = PerceptualObjective(loss_net, style_grams, cfg)
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    model = TransformerNet(channels=cfg.channels, num_residual=cfg.num_residual).to(device).train()
+    model = TransformerNet(channels=cfg.channels, num_residual=cfg.num_residual, input_skip=cfg.input_skip)
+    model = model.to(device).train()
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     loss_net = loss_net.to(memory_format=memory_format)
@@ -257,14 +256,7 @@ def train(cfg: TrainConfig) -> Path:
         x = next(batches)["image"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             y = step_fn(x)
-            with torch.no_grad():
-                content_target = loss_net(x)[cfg.content_layer]
-                content_scale = content_target.float().pow(2).mean() if layer_weights is not None else 1.0
-            feats = loss_net(y)
-            content = cfg.content_weight * feature_loss(feats[cfg.content_layer], content_target) / content_scale
-            style = cfg.style_weight * style_loss({n: gram_matrix(feats[n]) for n in cfg.style_layers}, style_grams,
-                                                  layer_weights)
-            tv = cfg.tv_weight * total_variation(y)
+            content, style, tv = objective(y, x)
             loss = content + style + tv
         terms = torch.stack([content.detach(), style.detach(), tv.detach()]).float()
         if world > 1:
@@ -359,7 +351,8 @@ def finish_style(cfg: TrainConfig, model: TransformerNet, history: list, wall: f
     }
     style = {k: v for k, v in dict(name=name, title=cfg.title, artist=cfg.artist, year=cfg.year,
                                    licence=cfg.licence).items() if v}
-    final_model = TransformerNet(channels=cfg.channels, num_residual=cfg.num_residual, style=style, training=training)
+    final_model = TransformerNet(channels=cfg.channels, num_residual=cfg.num_residual, input_skip=cfg.input_skip,
+                                 style=style, training=training)
     final_model.load_state_dict(model.state_dict())
     if cfg.save_dtype == "fp16":
         final_model = final_model.half()

@@ -42,11 +42,19 @@ def make_style(folder: Path, channels: int = 8, seed: int = 0, name: str = "tiny
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path_factory, monkeypatch):
     """No test touches the user's Hub cache or token; HED weights may use the shared fastnst cache."""
+    from huggingface_hub import constants
+
     hf = tmp_path_factory.mktemp("hf_home")
     monkeypatch.setenv("HF_HOME", str(hf))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("FASTNST_STYLE_SOURCES", raising=False)
+    # huggingface_hub read these at import time, before the env vars above were set.
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf / "hub"))
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(hf / "token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(hf / "stored_tokens"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
 
 
 @pytest.fixture(scope="session")

@@ -30,15 +30,9 @@ STYLE_FILES = {"config.json", "model.safetensors", "README.md", "style.jpg", "ex
 
 @pytest.fixture
 def hub(monkeypatch):
-    """A fresh fake Hub; huggingface_hub pointed at it, with its cache/token in this test's HF_HOME."""
+    """A fresh fake Hub; huggingface_hub pointed at it (conftest already isolates its cache and token)."""
     server = FakeHub().start()
     server.patch_client(monkeypatch)
-    home = Path(os.environ["HF_HOME"])  # conftest sets it, but huggingface_hub read its constants at import
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
-    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     yield server
     server.stop()
 

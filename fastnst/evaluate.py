@@ -1,0 +1,585 @@
+"""Quality evaluation: the feed-forward network against Gatys et al.'s optimisation (Johnson et al., Fig. 5).
+
+For held-out photos at a few sizes, the loss a style was trained with (content + style + TV, same
+loss network, layers and weights: :class:`fastnst.objective.PerceptualObjective` built from the
+style's config.json ``training`` block) is measured for
+
+* the feed-forward output of the style network, and
+* Gatys et al.'s optimisation of the image pixels with L-BFGS, started from the content photo,
+  after 50, 100, 200, 300 and 500 iterations (one run, snapshots on the way).
+
+The report gives the smallest number of Gatys iterations whose loss is at most the network's
+("matched iterations"; Johnson et al. found the network comparable to about 50-100) and the
+wall-time ratios, and a side-by-side picture content | style | feed-forward | Gatys 100 | Gatys 500.
+
+``fastnst eval STYLE --photos demo/examples`` runs it from the command line. Use held-out photos:
+the photos a style was trained on are not a fair test (and the research-only training photos
+must not end up in published pictures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from .data import crop_resize
+from .errors import FastNSTError
+from .images import ImageInput, list_images, load_image, pil_to_tensor, tensor_to_pil
+from .model import TransformerNet, read_config
+from .objective import LossTerms, ObjectiveSettings, PerceptualObjective
+
+GATYS_ITERATIONS = (50, 100, 200, 300, 500)
+SIZES = (256, 512)
+#: Gatys snapshots shown in the side-by-side picture (the nearest available are used otherwise).
+PICTURE_ITERATIONS = (100, 500)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+#: Publishable photos never used in training (public domain / CC0, see demo/examples/SOURCES.md).
+DEFAULT_PHOTOS = REPO_ROOT / "demo" / "examples"
+COUNTING = ("L-BFGS iterations of torch.optim.LBFGS (lr 1, history 100); without line search each iteration "
+            "is exactly one loss+gradient evaluation (as in Johnson's neural-style); pixels are projected "
+            "onto [0, 1] after every iteration and the reported loss is that of the projected image")
+
+
+# --- Gatys et al.: optimising the pixels ------------------------------------------------------
+
+@dataclass
+class GatysCheckpoint:
+    """The state of a Gatys optimisation after ``iterations`` L-BFGS iterations."""
+
+    iterations: int
+    evaluations: int            # loss+gradient evaluations so far (= iterations without line search)
+    loss: dict[str, float]      # content, style, tv, total (weighted, as in training)
+    time_s: float               # optimisation wall time so far (snapshot evaluations excluded)
+    image: torch.Tensor | None = field(default=None, repr=False)  # 1x3xHxW in [0, 1], on the CPU
+
+    def to_json(self) -> dict[str, Any]:
+        return {"iterations": self.iterations, "evaluations": self.evaluations, "loss": self.loss,
+                "time_s": round(self.time_s, 4)}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def gatys(content: ImageInput | torch.Tensor, objective: PerceptualObjective,
+          iterations: Iterable[int] = GATYS_ITERATIONS, *, lr: float = 1.0, history_size: int = 100,
+          line_search: bool = False, init: torch.Tensor | None = None, keep_images: bool = True,
+          progress: Callable[[GatysCheckpoint], None] | None = None) -> list[GatysCheckpoint]:
+    """Gatys et al.'s style transfer: L-BFGS on the image pixels, from the content image, against ``objective``.
+
+    One optimisation runs to ``max(iterations)``; a :class:`GatysCheckpoint` (loss terms of the
+    current image, cumulative wall time, the image if ``keep_images``) is recorded when the
+    iteration count reaches each value of ``iterations``. ``content`` is a 1x3xHxW tensor in
+    [0, 1] or anything :func:`~fastnst.images.load_image` reads (used at its own size).
+
+    Iterations are counted as L-BFGS iterations. Without ``line_search`` (the default, as in
+    Johnson's neural-style) each is exactly one loss+gradient evaluation; with it (strong Wolfe)
+    an iteration may take several, counted in ``evaluations``. After every iteration the pixels
+    are projected onto [0, 1], so every snapshot is a valid image and its reported loss is the
+    loss of that image. ``init`` starts from another image than the content (e.g. noise).
+    """
+    checkpoints = sorted({int(i) for i in iterations})
+    if not checkpoints or checkpoints[0] < 1:
+        raise ValueError(f"iterations must be positive integers, not {list(iterations)}")
+    device = next(objective.loss_net.parameters()).device
+    if not isinstance(content, torch.Tensor):
+        content = pil_to_tensor(load_image(content).convert("RGB"))
+    content = content.to(device, torch.float32)
+    target = objective.content_target(content)
+    x = (content if init is None else init.to(device, torch.float32)).detach().clone().clamp_(0, 1)
+    x.requires_grad_(True)
+    # tolerances < 0: never stop early, so every run does exactly the requested iterations
+    opt = torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=history_size, tolerance_grad=-1.0,
+                            tolerance_change=-1.0, line_search_fn="strong_wolfe" if line_search else None)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss = objective.terms(x, target).total
+        loss.backward()
+        return loss
+
+    results: list[GatysCheckpoint] = []
+    done, elapsed = 0, 0.0
+    for n in checkpoints:
+        t0 = time.perf_counter()
+        while done < n:
+            opt.step(closure)
+            with torch.no_grad():
+                x.clamp_(0, 1)
+            done += 1
+        _sync(device)
+        elapsed += time.perf_counter() - t0
+        with torch.no_grad():
+            loss = objective.terms(x, target).as_floats()
+        if not math.isfinite(loss["total"]):
+            raise FastNSTError(f"the Gatys optimisation diverged after {done} iterations (loss {loss}); "
+                               "try line_search=True (--line-search) or a smaller lr.")
+        evals = int(opt.state[x].get("func_evals", done))
+        point = GatysCheckpoint(n, evals, loss, elapsed, x.detach().cpu().clone() if keep_images else None)
+        results.append(point)
+        if progress is not None:
+            progress(point)
+    return results
+
+
+# --- the comparison for one photo ---------------------------------------------------------------
+
+def matched_iterations(feed_forward_loss: float, checkpoints: Sequence[Mapping[str, Any] | GatysCheckpoint]) -> int | None:
+    """The smallest Gatys checkpoint whose total loss is at most the feed-forward loss (None: none is)."""
+    for c in sorted(checkpoints, key=lambda c: _get(c, "iterations")):
+        if _get(c, "loss")["total"] <= feed_forward_loss:
+            return int(_get(c, "iterations"))
+    return None
+
+
+def matched_estimate(feed_forward_loss: float, checkpoints: Sequence[Mapping[str, Any] | GatysCheckpoint]) -> float | None:
+    """Iterations where Gatys reaches the feed-forward loss, interpolating log-loss linearly between checkpoints.
+
+    None when no checkpoint reaches it; the first checkpoint's count when already the first does.
+    """
+    points = sorted(((int(_get(c, "iterations")), float(_get(c, "loss")["total"])) for c in checkpoints))
+    prev = None
+    for n, loss in points:
+        if loss <= feed_forward_loss:
+            if prev is None or prev[1] <= loss or loss <= 0:
+                return float(n)
+            (n0, l0), target = prev, feed_forward_loss
+            frac = (math.log(l0) - math.log(target)) / (math.log(l0) - math.log(loss))
+            return round(n0 + frac * (n - n0), 1)
+        prev = (n, loss)
+    return None
+
+
+def _get(c: Mapping[str, Any] | GatysCheckpoint, key: str) -> Any:
+    return c[key] if isinstance(c, Mapping) else getattr(c, key)
+
+
+def _ratio(a: float | None, b: float) -> float | None:
+    return None if a is None or b <= 0 else round(a / b, 1)
+
+
+def compare(feed_forward: Mapping[str, Any], checkpoints: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Matched iterations and time ratios of one feed-forward result against Gatys checkpoints (JSON dicts)."""
+    ff_loss, ff_time = feed_forward["loss"]["total"], feed_forward["time_s"]
+    matched = matched_iterations(ff_loss, checkpoints)
+    by_n = {c["iterations"]: c for c in checkpoints}
+    last = max(by_n)
+    return {
+        "matched_iterations": matched,
+        "matched": str(matched) if matched is not None else f"> {last}",
+        "matched_estimate": matched_estimate(ff_loss, checkpoints),
+        "time_ratio_matched": _ratio(by_n[matched]["time_s"], ff_time) if matched is not None else None,
+        "time_ratio_last": _ratio(by_n[last]["time_s"], ff_time),
+    }
+
+
+def prepare_photo(photo: ImageInput, size: int) -> torch.Tensor:
+    """The photo resized (short side) and centre-cropped to ``size`` x ``size``, as 1x3xSxS in [0, 1]."""
+    return pil_to_tensor(crop_resize(load_image(photo).convert("RGB"), size, None))
+
+
+def feed_forward(model: TransformerNet, x: torch.Tensor, device: torch.device | str = "cpu",
+                 repeats: int = 3) -> tuple[torch.Tensor, float]:
+    """The network's output for ``x`` (fp32, eval mode, clamped) and the median time of ``repeats`` runs after a warm-up."""
+    from .stylizer import Stylizer
+
+    stylizer = Stylizer(model, device=device, precision="fp32")
+    y = stylizer.stylize_tensor(x)  # warm-up (allocations, kernels)
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        y = stylizer.stylize_tensor(x)  # returns on the CPU: the device is synchronised
+        times.append(time.perf_counter() - t0)
+    return y, statistics.median(times)
+
+
+# --- one style -----------------------------------------------------------------------------------
+
+def find_style_image(style_dir: Path, training: Mapping[str, Any], explicit: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """(style image, where it came from): ``explicit``, else the path in the training command if it exists, else style.jpg."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise FastNSTError(f"--style-image {path}: no such file.")
+        return path, "given with --style-image"
+    try:
+        argv = shlex.split(str(training.get("command", "")))
+    except ValueError:
+        argv = []
+    for flag, value in zip(argv, argv[1:]):
+        if flag == "--style-image" and Path(value).is_file():
+            return Path(value), "the training command's --style-image"
+    thumb = style_dir / "style.jpg"
+    if thumb.is_file():
+        return thumb, ("the style folder's style.jpg (a JPEG thumbnail, at most 512 px, of the training image: "
+                       "its Gram matrices differ slightly from those trained with; pass --style-image for the original)")
+    raise FastNSTError(f"{style_dir}: no style.jpg and the training image is not found; pass --style-image PATH.")
+
+
+def _file_id(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _training_photo_warning(photo: Path, training: Mapping[str, Any]) -> str | None:
+    data = training.get("dataset")
+    if not data or not Path(str(data)).is_dir():
+        return None
+    root = Path(str(data)).resolve()
+    if photo.resolve().is_relative_to(root):
+        return (f"{photo} is in the style's training data ({data}): not a held-out photo. "
+                "Training photos may also be research-only: do not publish pictures made from them.")
+    return None
+
+
+def resolve_style_dir(style: str | os.PathLike) -> Path:
+    """A style folder for an embedded name, folder or Hub repo id (pulled into the cache)."""
+    from .styles import is_repo_id, resolve_style
+
+    ref = resolve_style(style)
+    if Path(ref).is_dir():
+        return Path(ref)
+    if is_repo_id(str(ref)):
+        from .hub import pull_style
+
+        return Path(pull_style(str(ref)))
+    raise FastNSTError(f"{style}: not a style folder, embedded style or Hub repo id.")
+
+
+def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathLike] | None = None,
+                   sizes: Sequence[int] = SIZES, iterations: Sequence[int] = GATYS_ITERATIONS, *,
+                   style_image: str | os.PathLike | None = None, max_photos: int | None = None,
+                   device: str | torch.device | None = "cpu", out: str | os.PathLike | None = None,
+                   loss_network_path: str | None = None, line_search: bool = False, resume: bool = False,
+                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Feed-forward vs Gatys on every photo and size; returns the result dict (also ``out``/eval.json).
+
+    With ``out``, the JSON is rewritten after every photo and size, the output images are kept in
+    ``out/images`` and ``side_by_side_<size>.jpg`` is written per size; ``resume`` reuses the
+    entries of an earlier eval.json made with the same settings.
+    """
+    from .stylizer import pick_device
+    from .train import hardware_description
+
+    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    style_dir = Path(style_dir)
+    config = read_config(style_dir)
+    training = config.get("training") or {}
+    if not training:
+        log(f"warning: {style_dir}/config.json has no training block; using the default loss settings")
+    settings = ObjectiveSettings.from_training(training)
+    style_path, style_note = find_style_image(style_dir, training, style_image)
+    files = list_images([str(p) for p in (photos or [DEFAULT_PHOTOS])])
+    if not files:
+        raise FastNSTError(f"no photos found in {', '.join(map(str, photos or [DEFAULT_PHOTOS]))}.")
+    files = files[:max_photos] if max_photos else files
+    warnings = [w for w in (_training_photo_warning(f, training) for f in files) if w]
+    for w in warnings:
+        log(f"warning: {w}")
+    dev = pick_device(device)
+    name = str(config.get("style", {}).get("name") or style_dir.name)
+
+    objective = PerceptualObjective.for_style(settings, style_path, loss_network_path=loss_network_path, device=dev)
+    model = TransformerNet.from_pretrained(style_dir)
+    iterations = sorted({int(i) for i in iterations})
+    result: dict[str, Any] = {
+        "style": name, "style_dir": str(style_dir), "style_image": str(style_path), "style_image_source": style_note,
+        "settings": {**asdict(settings), "style_layers": list(settings.style_layers)},
+        "iterations": iterations, "sizes": list(sizes), "counting": COUNTING, "line_search": line_search,
+        "device": str(dev), "hardware": hardware_description(), "torch_threads": torch.get_num_threads(),
+        "photos": [str(f) for f in files], "warnings": warnings, "runs": [],
+    }
+    fingerprint = {k: result[k] for k in ("settings", "iterations", "line_search")}
+    fingerprint["style_image"] = _file_id(style_path)
+    fingerprint["weights"] = _file_id(style_dir / "model.safetensors")
+    result["fingerprint"] = fingerprint
+    out_dir = Path(out) if out else None
+    previous = _previous_runs(out_dir, fingerprint) if (out_dir and resume) else {}
+    pictures: dict[int, list[list[tuple[str, Image.Image]]]] = {}
+    style_img = load_image(style_path).convert("RGB")
+    for size in sizes:
+        for photo in files:
+            key = f"{photo.stem}-{size}"
+            content = prepare_photo(photo, size)
+            entry, images = previous.get(key, (None, None))
+            if entry is None or images is None:
+                entry, images = _run_one(model, objective, content, iterations, dev, line_search, log, key)
+                entry = {"photo": str(photo), "photo_id": _file_id(photo), "size": size, **entry}
+                if out_dir:
+                    _save_images(out_dir, key, images)
+            else:
+                log(f"{key}: reusing the earlier result in {out_dir}/eval.json")
+            result["runs"].append(entry)
+            pictures.setdefault(size, []).append(_picture_row(content, style_img, images, entry))
+            if out_dir:
+                result["summary"] = summarize(result["runs"])
+                write_json(result, out_dir / "eval.json")
+    result["summary"] = summarize(result["runs"])
+    if out_dir:
+        result["pictures"] = []
+        for size, rows in pictures.items():
+            path = out_dir / f"side_by_side_{size}.jpg"
+            stack_rows([side_by_side(r) for r in rows]).save(path, quality=90)
+            result["pictures"].append(str(path))
+        write_json(result, out_dir / "eval.json")
+        (out_dir / "summary.md").write_text(markdown_summary(result))
+    return result
+
+
+def _run_one(model: TransformerNet, objective: PerceptualObjective, content: torch.Tensor, iterations: list[int],
+             dev: torch.device, line_search: bool, log: Callable[[str], None],
+             key: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    y, ff_time = feed_forward(model, content, dev)
+    with torch.no_grad():
+        ff_loss = objective(y.to(dev), content.to(dev)).as_floats()
+    ff = {"loss": ff_loss, "time_s": round(ff_time, 4)}
+    log(f"{key}: feed-forward loss {ff_loss['total']:.4g} in {ff_time:.3f} s")
+
+    def progress(c: GatysCheckpoint) -> None:
+        log(f"{key}: Gatys {c.iterations:4d} it  loss {c.loss['total']:.4g}  {c.time_s:8.1f} s")
+
+    points = gatys(content, objective, iterations, line_search=line_search, progress=progress)
+    gatys_json = [p.to_json() for p in points]
+    images = {"feed_forward": y, **{f"gatys_{p.iterations}": p.image for p in points if p.image is not None}}
+    return {"feed_forward": ff, "gatys": gatys_json, **compare(ff, gatys_json)}, images
+
+
+def _save_images(out_dir: Path, key: str, images: Mapping[str, torch.Tensor]) -> None:
+    folder = out_dir / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    for label, t in images.items():
+        tensor_to_pil(t).save(folder / f"{key}-{label}.png")
+
+
+def _previous_runs(out_dir: Path, fingerprint: Mapping[str, Any]) -> dict[str, tuple[dict, dict]]:
+    """Entries of an earlier out/eval.json with the same fingerprint whose photo is unchanged, with their images."""
+    try:
+        old = json.loads((out_dir / "eval.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    if old.get("fingerprint") != json.loads(json.dumps(fingerprint)):
+        return {}
+    found = {}
+    for entry in old.get("runs", []):
+        photo = Path(entry["photo"])
+        if not photo.is_file() or _file_id(photo) != entry.get("photo_id"):
+            continue
+        key = f"{photo.stem}-{entry['size']}"
+        paths = {label: out_dir / "images" / f"{key}-{label}.png"
+                 for label in ["feed_forward"] + [f"gatys_{c['iterations']}" for c in entry["gatys"]]}
+        if all(p.is_file() for p in paths.values()):
+            found[key] = (entry, {k: pil_to_tensor(Image.open(p).convert("RGB")) for k, p in paths.items()})
+    return found
+
+
+def write_json(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per size: mean losses and times over the photos, and the comparison made on those means (as in the paper)."""
+    summary: dict[str, Any] = {}
+    for size in sorted({r["size"] for r in runs}):
+        rs = [r for r in runs if r["size"] == size]
+        ff = {"loss": {"total": statistics.fmean(r["feed_forward"]["loss"]["total"] for r in rs)},
+              "time_s": statistics.fmean(r["feed_forward"]["time_s"] for r in rs)}
+        counts = sorted({c["iterations"] for r in rs for c in r["gatys"]})
+        checkpoints = [{"iterations": n,
+                        "loss": {"total": statistics.fmean(c["loss"]["total"] for r in rs for c in r["gatys"]
+                                                           if c["iterations"] == n)},
+                        "time_s": statistics.fmean(c["time_s"] for r in rs for c in r["gatys"] if c["iterations"] == n)}
+                       for n in counts]
+        summary[str(size)] = {"photos": len(rs), "feed_forward": ff, "gatys": checkpoints, **compare(ff, checkpoints),
+                              "matched_per_photo": [r["matched"] for r in rs]}
+    return summary
+
+
+# --- pictures ------------------------------------------------------------------------------------
+
+def _font_size(panel: int) -> int:
+    return max(10, panel // 20)
+
+
+def label_height(panel: int) -> int:
+    """Height of the label strip (two lines) above a panel ``panel`` px wide."""
+    return 2 * (_font_size(panel) + 3) + 4
+
+
+def _font(panel: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=_font_size(panel))
+    except TypeError:  # Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def side_by_side(panels: Sequence[tuple[str, Image.Image]], path: str | os.PathLike | None = None,
+                 size: int | None = None) -> Image.Image:
+    """One row of square panels (each centre-cropped to ``size``, default the first panel's short side)
+    under their labels (up to two lines, cut at the panel's width); saved as JPEG at ``path`` if given."""
+    size = size or min(panels[0][1].size)
+    strip, font = label_height(size), _font(size)
+    canvas = Image.new("RGB", (size * len(panels), size + strip), "white")
+    for i, (label, img) in enumerate(panels):
+        img = img.convert("RGB")
+        if img.size != (size, size):
+            img = crop_resize(img, size, None)
+        text = Image.new("RGB", (size, strip), "white")  # drawn apart, so a long label never runs into the next
+        ImageDraw.Draw(text).multiline_text((3, 2), label, fill="black", font=font, spacing=3)
+        canvas.paste(text, (i * size, 0))
+        canvas.paste(img, (i * size, strip))
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        canvas.save(path, format="JPEG", quality=90)
+    return canvas
+
+
+def stack_rows(rows: Sequence[Image.Image]) -> Image.Image:
+    """Pictures one above the other (left-aligned, white background)."""
+    canvas = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
+    top = 0
+    for r in rows:
+        canvas.paste(r, (0, top))
+        top += r.height
+    return canvas
+
+
+def picture_iterations(available: Sequence[int]) -> list[int]:
+    """The Gatys snapshots to show: 100 and 500 where run, else the nearest available."""
+    available = sorted(available)
+    picked = [min(available, key=lambda n: (abs(n - want), n)) for want in PICTURE_ITERATIONS]
+    return sorted(set(picked))
+
+
+def _picture_row(content: torch.Tensor, style: Image.Image, images: Mapping[str, torch.Tensor],
+                 entry: Mapping[str, Any]) -> list[tuple[str, Image.Image]]:
+    by_n = {c["iterations"]: c for c in entry["gatys"]}
+    ff = entry["feed_forward"]
+    row = [(f"content\n{Path(entry['photo']).name}", tensor_to_pil(content)), ("style", style),
+           (f"feed-forward\nloss {ff['loss']['total']:.3g}, {_fmt_s(ff['time_s'])}", tensor_to_pil(images["feed_forward"]))]
+    for n in picture_iterations(list(by_n)):
+        c = by_n[n]
+        row.append((f"Gatys {n} iterations\nloss {c['loss']['total']:.3g}, {_fmt_s(c['time_s'])}",
+                    tensor_to_pil(images[f"gatys_{n}"])))
+    return row
+
+
+def _fmt_s(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+def _fmt_ratio(r: float | None) -> str:
+    return "-" if r is None else f"{r:,.0f}x"
+
+
+def markdown_summary(result: Mapping[str, Any]) -> str:
+    """A markdown table of the per-size means (to paste into a model card or README)."""
+    its = result["iterations"]
+    head = ["size", "photos", "feed-forward"] + [f"Gatys {n}" for n in its] + ["matched", "time ratio (matched)",
+                                                                                f"time ratio ({its[-1]})"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for size, s in result["summary"].items():
+        cells = [f"{size} px", str(s["photos"]),
+                 f"{s['feed_forward']['loss']['total']:.3g} ({_fmt_s(s['feed_forward']['time_s'])})"]
+        cells += [f"{c['loss']['total']:.3g} ({_fmt_s(c['time_s'])})" for c in s["gatys"]]
+        matched = s["matched"] + (f" (~{s['matched_estimate']:.0f})" if s.get("matched_estimate") else "")
+        cells += [matched, _fmt_ratio(s["time_ratio_matched"]), _fmt_ratio(s["time_ratio_last"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    note = (f"Loss: the training objective of `{result['style']}` (content + style + TV, loss network "
+            f"`{result['settings']['loss_network']}`, loss scaling `{result['settings']['loss_scaling']}`), mean over "
+            f"held-out photos centre-cropped to size x size; Gatys et al.: L-BFGS from the content photo, "
+            f"iterations = loss evaluations. \"matched\": fewest Gatys iterations whose loss is at most the "
+            f"network's (~ interpolated). Times on {result['hardware']} ({result['device']}).")
+    return "\n".join(lines) + "\n\n" + note + "\n"
+
+
+def format_table(result: Mapping[str, Any]) -> str:
+    """A plain-text table: one line per photo and size, then the means."""
+    its = result["iterations"]
+    head = f"{'photo':<16}{'size':>5}{'feed-fwd':>10}" + "".join(f"{'G' + str(n):>10}" for n in its) + \
+        f"{'matched':>9}{'ratio':>9}{'ratio' + str(its[-1]):>10}"
+    lines = [head]
+
+    def row(label: str, size: Any, ff: Mapping, gs: Sequence[Mapping], cmp: Mapping) -> str:
+        return (f"{label:<16.16}{size!s:>5}{ff['loss']['total']:>10.4g}" + "".join(f"{c['loss']['total']:>10.4g}" for c in gs)
+                + f"{cmp['matched']:>9}{_fmt_ratio(cmp['time_ratio_matched']):>9}{_fmt_ratio(cmp['time_ratio_last']):>10}")
+
+    for r in result["runs"]:
+        lines.append(row(Path(r["photo"]).stem, r["size"], r["feed_forward"], r["gatys"], r))
+    for size, s in result["summary"].items():
+        lines.append(row("mean", size, s["feed_forward"], s["gatys"], s))
+    times = "  ".join(f"{size}px: feed-forward {_fmt_s(s['feed_forward']['time_s'])}, Gatys {its[-1]} "
+                      f"{_fmt_s(s['gatys'][-1]['time_s'])}" for size, s in result["summary"].items())
+    return "\n".join(lines) + "\nmean times  " + times
+
+
+# --- command line --------------------------------------------------------------------------------
+
+def _int_list(s: str) -> list[int]:
+    try:
+        values = [int(v) for v in s.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, not {s!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, not {s!r}")
+    return values
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval", help="compare a style network's loss with Gatys et al.'s optimisation",
+        description="Quality evaluation after Johnson et al. (2016), Fig. 5: on held-out photos, the training loss "
+                    "of the feed-forward output against L-BFGS optimisation of the pixels (Gatys et al.) after "
+                    "50..500 iterations; the matched iteration count, the wall-time ratio and side-by-side pictures.",
+        epilog="example:\n  fastnst eval starry_night --photos demo/examples --sizes 256,512 --out eval/starry_night",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("style", metavar="STYLE", help="embedded style name, style folder or Hub repo id")
+    p.add_argument("--photos", nargs="+", default=None,
+                   help=f"held-out photos: files or folders (default {DEFAULT_PHOTOS.relative_to(REPO_ROOT)})")
+    p.add_argument("--sizes", type=_int_list, default=list(SIZES), help="square sizes in px (default 256,512)")
+    p.add_argument("--iterations", type=_int_list, default=list(GATYS_ITERATIONS),
+                   help="Gatys L-BFGS iteration checkpoints (default 50,100,200,300,500)")
+    p.add_argument("--max-photos", type=int, default=None, help="use only the first N photos")
+    p.add_argument("--out", default=None, help="output folder (default eval/STYLE_NAME)")
+    p.add_argument("--style-image", default=None,
+                   help="the style image trained with (default: the path in the training command, else style.jpg)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, mps, auto (default cpu)")
+    p.add_argument("--loss-network-path", default=None, help="weights file of the loss network (as in training)")
+    p.add_argument("--line-search", action="store_true", help="L-BFGS with strong-Wolfe line search (default: none)")
+    p.add_argument("--resume", action="store_true", help="reuse the results of an earlier run in --out")
+    p.set_defaults(func=_cmd_eval)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    style_dir = resolve_style_dir(args.style)
+    out = Path(args.out) if args.out else Path("eval") / style_dir.name
+    result = evaluate_style(style_dir, args.photos, args.sizes, args.iterations, style_image=args.style_image,
+                            max_photos=args.max_photos, device=args.device, out=out,
+                            loss_network_path=args.loss_network_path, line_search=args.line_search,
+                            resume=args.resume)
+    print(f"style image: {result['style_image']} ({result['style_image_source']})")
+    print(format_table(result))
+    print(f"wrote {out / 'eval.json'}, {out / 'summary.md'}, " + ", ".join(result.get("pictures", [])))
+    return 0

@@ -1,0 +1,131 @@
+"""The training objective of a style, as one object shared by the trainer and the evaluator.
+
+``PerceptualObjective(loss_net, style_grams, settings)`` holds everything the loss of Johnson et
+al. needs (the loss network, the style's Gram matrices, the layers and weights); calling it on
+an output batch and its content batch returns the three weighted terms ``(content, style, tv)``.
+``fastnst.train`` minimises their sum over the transformation network's weights,
+``fastnst.evaluate`` measures it for a trained network and for Gatys et al.'s optimisation.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, NamedTuple
+
+import torch
+
+from .images import ImageInput, load_image, pil_to_tensor
+from .loss_network import LAYERS, LossNetwork
+from .losses import feature_loss, gram_matrix, relative_layer_weights, style_loss, total_variation
+
+
+@dataclass(frozen=True)
+class ObjectiveSettings:
+    """The loss settings of a style: the same names as ``TrainConfig`` and config.json's ``training`` block."""
+
+    loss_network: str = "vgg16"
+    content_layer: str = "relu2_2"
+    style_layers: tuple[str, ...] = LAYERS
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 10.0
+    loss_scaling: str = "paper"  # a training block written before loss_scaling existed used the paper's sums
+    style_size: int = 512
+    image_size: int = 256
+
+    @classmethod
+    def from_training(cls, training: Mapping[str, Any]) -> "ObjectiveSettings":
+        """From config.json's ``training`` block (or a ``TrainConfig``); missing keys keep their defaults."""
+        get = training.get if isinstance(training, Mapping) else lambda k, d=None: getattr(training, k, d)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            v = get(f.name, None)
+            if v is not None:
+                values[f.name] = tuple(v) if f.name == "style_layers" else v
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        unknown = (set(self.style_layers) | {self.content_layer}) - set(LAYERS)
+        if unknown:
+            raise ValueError(f"unknown layers {sorted(unknown)}; choose from {', '.join(LAYERS)}")
+        if self.loss_scaling not in ("relative", "paper"):
+            raise ValueError(f"loss_scaling must be relative or paper, not {self.loss_scaling!r}")
+
+
+class LossTerms(NamedTuple):
+    """The three weighted terms of the objective (scalar tensors); their sum is the loss."""
+
+    content: torch.Tensor
+    style: torch.Tensor
+    tv: torch.Tensor
+
+    @property
+    def total(self) -> torch.Tensor:
+        return self.content + self.style + self.tv
+
+    def as_floats(self) -> dict[str, float]:
+        c, s, t = (float(v) for v in self)
+        return {"content": c, "style": s, "tv": t, "total": c + s + t}
+
+
+def style_targets(image: ImageInput, loss_net: LossNetwork, style_layers: Sequence[str], style_size: int,
+                  device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Gram matrices of the style image resized to ``style_size`` on its longest side (computed once)."""
+    img = load_image(image).convert("RGB")
+    scale = style_size / max(img.size)
+    img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), resample=3)
+    with torch.no_grad():
+        feats = loss_net(pil_to_tensor(img).to(device))
+    return {name: gram_matrix(feats[name]) for name in style_layers}
+
+
+class PerceptualObjective:
+    """Content + style + total-variation loss of Johnson et al. with a style's settings.
+
+    ``settings`` is anything with the attributes ``content_layer``, ``style_layers``,
+    ``content_weight``, ``style_weight``, ``tv_weight`` and ``loss_scaling`` (a ``TrainConfig``
+    or an :class:`ObjectiveSettings`). With ``loss_scaling="relative"`` the content error is
+    divided by the mean square of the content target (over the batch) and each style layer's
+    error by ``||G(style)||^2``; with ``"paper"`` the raw sums are used.
+    """
+
+    def __init__(self, loss_net: LossNetwork, style_grams: Mapping[str, torch.Tensor], settings: Any) -> None:
+        self.loss_net, self.style_grams = loss_net, dict(style_grams)
+        self.content_layer, self.style_layers = settings.content_layer, tuple(settings.style_layers)
+        self.content_weight, self.style_weight = float(settings.content_weight), float(settings.style_weight)
+        self.tv_weight = float(settings.tv_weight)
+        relative = getattr(settings, "loss_scaling", "paper") == "relative"
+        self.layer_weights = relative_layer_weights(self.style_grams) if relative else None
+
+    @classmethod
+    def for_style(cls, settings: ObjectiveSettings, style_image: ImageInput, *, loss_network_path: str | None = None,
+                  device: torch.device | str = "cpu") -> "PerceptualObjective":
+        """Build the loss network and the style targets from ``settings`` and the style image."""
+        path = loss_network_path or os.environ.get("FASTNST_LOSS_NETWORK_PATH") or None
+        loss_net = LossNetwork(settings.loss_network, path=path,
+                               layers=tuple(set(settings.style_layers) | {settings.content_layer})).to(device)
+        grams = style_targets(style_image, loss_net, settings.style_layers, settings.style_size, device)
+        return cls(loss_net, grams, settings)
+
+    @torch.no_grad()
+    def content_target(self, content: torch.Tensor) -> torch.Tensor:
+        """Features of the content images at the content layer (the target of the content term)."""
+        return self.loss_net(content)[self.content_layer]
+
+    def terms(self, output: torch.Tensor, content_target: torch.Tensor) -> LossTerms:
+        """The weighted terms for ``output`` given a precomputed :meth:`content_target`."""
+        scale = content_target.float().pow(2).mean() if self.layer_weights is not None else 1.0
+        feats = self.loss_net(output)
+        content = self.content_weight * feature_loss(feats[self.content_layer], content_target) / scale
+        grams = {n: gram_matrix(feats[n]) for n in self.style_layers}
+        style = self.style_weight * style_loss(grams, self.style_grams, self.layer_weights)
+        tv = self.tv_weight * total_variation(output)
+        return LossTerms(content, style, tv)
+
+    def __call__(self, output: torch.Tensor, content: torch.Tensor) -> LossTerms:
+        """The weighted terms (content, style, tv) for ``output`` made from the ``content`` images."""
+        return self.terms(output, self.content_target(content))

@@ -1,0 +1,206 @@
+"""Quality evaluation (feed-forward vs Gatys): tiny sizes, the random loss network, a few iterations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import smooth_image
+from fastnst import TransformerNet
+from fastnst.cli import main as cli_main
+from fastnst.evaluate import (_training_photo_warning, compare, evaluate_style, gatys, label_height,
+                              markdown_summary, matched_estimate, matched_iterations, picture_iterations, side_by_side)
+from fastnst.losses import feature_loss, gram_matrix, relative_layer_weights, style_loss, total_variation
+from fastnst.objective import ObjectiveSettings, PerceptualObjective
+from fastnst.train import TrainConfig, train
+
+LAYERS2 = ("relu1_2", "relu2_2")
+TRAINING = dict(loss_network="vgg16-random", content_layer="relu2_2", style_layers=list(LAYERS2), content_weight=1.0,
+                style_weight=5.0, tv_weight=2.0, loss_scaling="relative", style_size=32, image_size=32)
+
+
+@pytest.fixture(scope="module")
+def style_image(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("painting") / "painting.png"
+    smooth_image(40, 36, seed=7).save(p)
+    return p
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("heldout")
+    smooth_image(72, 64, seed=1).save(d / "a.png")
+    smooth_image(64, 80, seed=2).save(d / "b.png")
+    return d
+
+
+@pytest.fixture(scope="module")
+def eval_style(tmp_path_factory, style_image) -> Path:
+    """A random-init style whose config.json has a training block; style.jpg is its style image."""
+    folder = tmp_path_factory.mktemp("styles") / "tinyeval"
+    torch.manual_seed(0)
+    TransformerNet(channels=4, num_residual=1, style={"name": "tinyeval"}, training=TRAINING).save_pretrained(folder)
+    Image.open(style_image).convert("RGB").save(folder / "style.jpg", quality=95)
+    return folder
+
+
+def _objective(settings: ObjectiveSettings, style_image: Path, seed: int = 0) -> PerceptualObjective:
+    torch.manual_seed(seed)  # vgg16-random: the loss network's weights come from the seed
+    return PerceptualObjective.for_style(settings, style_image)
+
+
+@pytest.mark.parametrize("scaling", ["relative", "paper"])
+def test_objective_is_the_training_formula(style_image, scaling):
+    obj = _objective(ObjectiveSettings.from_training({**TRAINING, "loss_scaling": scaling}), style_image)
+    torch.manual_seed(1)
+    x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    terms = obj(y, x)
+    # the formula of Johnson et al. as the trainer's loop wrote it before it was factored out
+    net, grams = obj.loss_net, obj.style_grams
+    weights = relative_layer_weights(grams) if scaling == "relative" else None
+    target = net(x)["relu2_2"]
+    scale = target.pow(2).mean() if scaling == "relative" else 1.0
+    feats = net(y)
+    content = 1.0 * feature_loss(feats["relu2_2"], target) / scale
+    style = 5.0 * style_loss({n: gram_matrix(feats[n]) for n in LAYERS2}, grams, weights)
+    tv = 2.0 * total_variation(y)
+    for got, want in zip(terms, (content, style, tv)):
+        torch.testing.assert_close(got, want)
+    assert float(terms.total) == pytest.approx(float(content + style + tv), rel=1e-6)
+
+
+def test_settings_from_training_block():
+    s = ObjectiveSettings.from_training({k: v for k, v in TRAINING.items() if k != "loss_scaling"})
+    assert s.loss_scaling == "paper"  # blocks written before the option existed used the paper's sums
+    assert s.style_layers == LAYERS2 and s.style_weight == 5.0
+    with pytest.raises(ValueError, match="unknown layers"):
+        ObjectiveSettings.from_training({"content_layer": "relu9_9"})
+
+
+def test_trainer_and_evaluator_share_the_objective(tmp_path, photos, style_image, monkeypatch):
+    """The trainer's logged loss terms are the objective's, and config.json rebuilds the same objective."""
+    import fastnst.train as train_module
+
+    calls = []
+
+    class Recording(PerceptualObjective):
+        def __call__(self, output, content):
+            terms = super().__call__(output, content)
+            calls.append((output.detach().clone(), content.detach().clone(), [float(t) for t in terms]))
+            return terms
+
+    monkeypatch.setattr(train_module, "PerceptualObjective", Recording)
+    cfg = TrainConfig(style_image=str(style_image), output_dir=str(tmp_path / "style"), data=str(photos),
+                      loss_network="vgg16-random", image_size=32, batch_size=2, channels=4, num_residual=1,
+                      style_size=32, style_layers=LAYERS2, style_weight=5.0, tv_weight=2.0, steps=2, num_workers=0,
+                      shuffle_buffer=1, log_every=1, sample_every=1000, checkpoint_every=1000, save_dtype="fp32",
+                      precision="fp32", channels_last=False)
+    with pytest.warns(UserWarning):
+        folder = train(cfg)
+    assert len(calls) == 2
+    ckpt = torch.load(folder / "checkpoint.pt", weights_only=True)
+    for (_, *logged), (_, _, terms) in zip(ckpt["history"], calls):
+        assert logged == pytest.approx(terms, rel=1e-6)
+    training = json.loads((folder / "config.json").read_text())["training"]
+    obj = _objective(ObjectiveSettings.from_training(training), style_image, seed=cfg.seed)
+    y, x, logged = calls[-1]
+    with torch.no_grad():
+        assert [float(t) for t in obj(y, x)] == pytest.approx(logged, rel=1e-5)
+
+
+def test_gatys_decreases_at_checkpoints(style_image):
+    obj = _objective(ObjectiveSettings.from_training(TRAINING), style_image)
+    content = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    points = gatys(content, obj, [8, 2, 4, 16])
+    assert [p.iterations for p in points] == [2, 4, 8, 16]
+    assert [p.evaluations for p in points] == [2, 4, 8, 16]  # no line search: one evaluation per iteration
+    totals = [p.loss["total"] for p in points]
+    assert all(b < a for a, b in zip(totals, totals[1:])), totals
+    with torch.no_grad():
+        start = float(obj(content, content).total)
+    assert totals[0] < start
+    times = [p.time_s for p in points]
+    assert times == sorted(times) and times[0] > 0
+    for p in points:
+        assert p.image.shape == (1, 3, 32, 32) and 0 <= float(p.image.min()) and float(p.image.max()) <= 1
+        assert p.loss["total"] == pytest.approx(p.loss["content"] + p.loss["style"] + p.loss["tv"])
+    with pytest.raises(ValueError):
+        gatys(content, obj, [0, 5])
+
+
+def _points(*pairs):
+    return [{"iterations": n, "loss": {"total": loss}, "time_s": n / 10} for n, loss in pairs]
+
+
+def test_matched_iterations_logic():
+    pts = _points((50, 4.0), (100, 2.0), (200, 1.0), (500, 0.5))
+    assert matched_iterations(2.5, pts) == 100
+    assert matched_iterations(2.0, pts) == 100       # equal loss counts as matched
+    assert matched_iterations(9.0, pts) == 50        # worse than 50 iterations
+    assert matched_iterations(0.1, pts) is None      # better than 500 iterations
+    assert matched_iterations(2.5, list(reversed(pts))) == 100
+    assert matched_estimate(9.0, pts) == 50.0 and matched_estimate(0.1, pts) is None
+    assert matched_estimate(2.0 * 2 ** 0.5, pts) == pytest.approx(75.0)  # halfway in log-loss
+    ff = {"loss": {"total": 2.5}, "time_s": 0.05}
+    c = compare(ff, pts)
+    assert c["matched"] == "100" and c["time_ratio_matched"] == 200 and c["time_ratio_last"] == 1000
+    c = compare({"loss": {"total": 0.1}, "time_s": 0.05}, pts)
+    assert c["matched"] == "> 500" and c["matched_iterations"] is None and c["time_ratio_matched"] is None
+    assert picture_iterations([50, 100, 200, 300, 500]) == [100, 500]
+    assert picture_iterations([2, 3]) == [3]
+
+
+def test_side_by_side_has_five_panels(tmp_path):
+    panels = [(name, smooth_image(60 + 7 * i, 50, seed=i)) for i, name in
+              enumerate(["content", "style", "feed-forward", "Gatys 100", "Gatys 500"])]
+    pic = side_by_side(panels, tmp_path / "sbs.jpg", size=48)
+    assert pic.size == (5 * 48, 48 + label_height(48))
+    saved = Image.open(tmp_path / "sbs.jpg")
+    assert saved.format == "JPEG" and saved.size == pic.size
+
+
+def test_training_photo_warning(tmp_path, photos):
+    assert _training_photo_warning(photos / "a.png", {"dataset": str(photos)})
+    assert _training_photo_warning(photos / "a.png", {"dataset": str(tmp_path)}) is None
+    assert _training_photo_warning(photos / "a.png", {"dataset": "coco/hub-id"}) is None
+
+
+def test_evaluate_style_result(eval_style, photos, tmp_path):
+    result = evaluate_style(eval_style, [photos], sizes=(32,), iterations=(2, 4), max_photos=1, log=lambda s: None)
+    assert "style.jpg" in result["style_image_source"]
+    assert result["settings"]["loss_network"] == "vgg16-random" and result["settings"]["style_weight"] == 5.0
+    (run,) = result["runs"]
+    assert run["size"] == 32 and Path(run["photo"]).name == "a.png"
+    assert set(run["feed_forward"]["loss"]) == {"content", "style", "tv", "total"}
+    assert [c["iterations"] for c in run["gatys"]] == [2, 4]
+    assert run["matched_iterations"] == matched_iterations(run["feed_forward"]["loss"]["total"], run["gatys"])
+    s = result["summary"]["32"]
+    assert s["photos"] == 1 and s["matched_per_photo"] == [run["matched"]]
+    md = markdown_summary(result)
+    assert md.startswith("| size | photos | feed-forward | Gatys 2 | Gatys 4 |") and "| 32 px | 1 |" in md
+
+
+def test_cli_eval_end_to_end(eval_style, photos, style_image, tmp_path, capsys):
+    out = tmp_path / "eval"
+    argv = ["eval", str(eval_style), "--photos", str(photos), "--sizes", "32,40", "--iterations", "2,3",
+            "--out", str(out), "--style-image", str(style_image)]
+    assert cli_main(argv) == 0
+    text = capsys.readouterr().out
+    assert "given with --style-image" in text and "matched" in text and "mean" in text
+    result = json.loads((out / "eval.json").read_text())
+    assert len(result["runs"]) == 4 and set(result["summary"]) == {"32", "40"}
+    for size in (32, 40):
+        pic = Image.open(out / f"side_by_side_{size}.jpg")
+        # 2 photos: one row each; 3 iterations give one Gatys panel (3) besides content, style, feed-forward
+        assert pic.size == (4 * size, 2 * (size + label_height(size)))
+    assert (out / "summary.md").read_text().count("px |") == 2
+    # --resume reuses every finished photo/size instead of optimising again
+    assert cli_main(argv + ["--resume"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("reusing the earlier result") == 4 and "Gatys" not in err
+    assert json.loads((out / "eval.json").read_text())["runs"] == result["runs"]
+    assert cli_main(["eval", str(eval_style), "--photos", str(tmp_path / "none")]) == 1
