@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
     p.add_argument("--backend", default="torch", choices=["torch", "onnx"], help="inference backend (default torch)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the network (torch backend): pays off for many images of one size")
+    p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of the style")
     p.set_defaults(func=cmd_stylize)
 
@@ -112,7 +115,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 
 def make_stylizer(args: argparse.Namespace):
-    """A Stylizer for --style/--device/--precision/--backend/--revision."""
+    """A Stylizer for --style/--device/--precision/--backend/--revision/--compile/--threads."""
     from .stylizer import Stylizer
 
     if getattr(args, "backend", "torch") == "onnx":
@@ -124,9 +127,12 @@ def make_stylizer(args: argparse.Namespace):
             raise FastNSTError(f"the onnx backend is not available ({e}); "
                                "install fastnst[onnx] or use --backend torch.") from None
 
+        if getattr(args, "compile", False):
+            raise ValueError("--compile is for --backend torch.")
         return OnnxStylizer.from_pretrained(args.style, revision=args.revision, device=args.device,
-                                            precision=args.precision)
-    return Stylizer.from_pretrained(args.style, device=args.device, precision=args.precision, revision=args.revision)
+                                            precision=args.precision, threads=getattr(args, "threads", None))
+    return Stylizer.from_pretrained(args.style, device=args.device, precision=args.precision, revision=args.revision,
+                                    compile=getattr(args, "compile", False), threads=getattr(args, "threads", None))
 
 
 #: Other modules add subcommands here: each entry is ``register(subparsers)``.

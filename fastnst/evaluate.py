@@ -50,8 +50,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 #: Publishable photos never used in training (public domain / CC0, see demo/examples/SOURCES.md).
 DEFAULT_PHOTOS = REPO_ROOT / "demo" / "examples"
 COUNTING = ("L-BFGS iterations of torch.optim.LBFGS (lr 1, history 100); without line search each iteration "
-            "is exactly one loss+gradient evaluation (as in Johnson's neural-style); pixels are projected "
-            "onto [0, 1] after every iteration and the reported loss is that of the projected image")
+            "is exactly one loss+gradient evaluation (as in Johnson's neural-style); the pixels are optimised "
+            "unconstrained and the reported loss is that of the snapshot clamped to [0, 1] (optimised_total: "
+            "unclamped); 0 iterations = the content photo itself")
 
 
 # --- Gatys et al.: optimising the pixels ------------------------------------------------------
@@ -64,11 +65,14 @@ class GatysCheckpoint:
     evaluations: int            # loss+gradient evaluations so far (= iterations without line search)
     loss: dict[str, float]      # content, style, tv, total (weighted, as in training)
     time_s: float               # optimisation wall time so far (snapshot evaluations excluded)
+    optimised_total: float = math.nan  # the loss of the unclamped pixels (what L-BFGS minimises)
+    clipped: float = 0.0        # fraction of pixel values that were outside [0, 1] (clamped for ``loss``)
     image: torch.Tensor | None = field(default=None, repr=False)  # 1x3xHxW in [0, 1], on the CPU
 
     def to_json(self) -> dict[str, Any]:
         return {"iterations": self.iterations, "evaluations": self.evaluations, "loss": self.loss,
-                "time_s": round(self.time_s, 4)}
+                "time_s": round(self.time_s, 4), "optimised_total": self.optimised_total,
+                "clipped": round(self.clipped, 6)}
 
 
 def _sync(device: torch.device) -> None:
@@ -78,24 +82,30 @@ def _sync(device: torch.device) -> None:
 
 def gatys(content: ImageInput | torch.Tensor, objective: PerceptualObjective,
           iterations: Iterable[int] = GATYS_ITERATIONS, *, lr: float = 1.0, history_size: int = 100,
-          line_search: bool = False, init: torch.Tensor | None = None, keep_images: bool = True,
-          progress: Callable[[GatysCheckpoint], None] | None = None) -> list[GatysCheckpoint]:
+          line_search: bool = False, project: bool = False, init: torch.Tensor | None = None,
+          keep_images: bool = True, progress: Callable[[GatysCheckpoint], None] | None = None) -> list[GatysCheckpoint]:
     """Gatys et al.'s style transfer: L-BFGS on the image pixels, from the content image, against ``objective``.
 
     One optimisation runs to ``max(iterations)``; a :class:`GatysCheckpoint` (loss terms of the
-    current image, cumulative wall time, the image if ``keep_images``) is recorded when the
-    iteration count reaches each value of ``iterations``. ``content`` is a 1x3xHxW tensor in
-    [0, 1] or anything :func:`~fastnst.images.load_image` reads (used at its own size).
+    current image clamped to [0, 1], cumulative wall time, the image if ``keep_images``) is
+    recorded when the iteration count reaches each value of ``iterations``. ``content`` is a 1x3xHxW tensor in
+    [0, 1] or anything :func:`~fastnst.images.load_image` reads (used at its own size). A
+    checkpoint at 0 iterations records the starting image (the content photo) itself.
 
     Iterations are counted as L-BFGS iterations. Without ``line_search`` (the default, as in
     Johnson's neural-style) each is exactly one loss+gradient evaluation; with it (strong Wolfe)
-    an iteration may take several, counted in ``evaluations``. After every iteration the pixels
-    are projected onto [0, 1], so every snapshot is a valid image and its reported loss is the
-    loss of that image. ``init`` starts from another image than the content (e.g. noise).
+    an iteration may take several, counted in ``evaluations``.
+
+    The pixels are optimised unconstrained, as by Gatys et al. and Johnson's neural-style; each
+    snapshot is clamped to [0, 1] (the image one would save) and its reported ``loss`` is the
+    loss of that valid image (``optimised_total``: of the unclamped one; ``clipped``: the share
+    of values clamped). ``project=True`` instead clamps the pixels after every iteration, which
+    keeps them valid throughout but breaks L-BFGS' curvature pairs: near convergence the loss
+    then oscillates instead of decreasing. ``init`` starts from another image than the content.
     """
     checkpoints = sorted({int(i) for i in iterations})
-    if not checkpoints or checkpoints[0] < 1:
-        raise ValueError(f"iterations must be positive integers, not {list(iterations)}")
+    if not checkpoints or checkpoints[0] < 0:
+        raise ValueError(f"iterations must be integers >= 0 (0: the starting image), not {list(iterations)}")
     device = next(objective.loss_net.parameters()).device
     if not isinstance(content, torch.Tensor):
         content = pil_to_tensor(load_image(content).convert("RGB"))
@@ -104,7 +114,8 @@ def gatys(content: ImageInput | torch.Tensor, objective: PerceptualObjective,
     x = (content if init is None else init.to(device, torch.float32)).detach().clone().clamp_(0, 1)
     x.requires_grad_(True)
     # tolerances < 0: never stop early, so every run does exactly the requested iterations
-    opt = torch.optim.LBFGS([x], lr=lr, max_iter=1, history_size=history_size, tolerance_grad=-1.0,
+    # max_eval bounds the line search's evaluations per iteration (its default, 1.25 max_iter, would stall it)
+    opt = torch.optim.LBFGS([x], lr=lr, max_iter=1, max_eval=25, history_size=history_size, tolerance_grad=-1.0,
                             tolerance_change=-1.0, line_search_fn="strong_wolfe" if line_search else None)
 
     def closure() -> torch.Tensor:
@@ -119,18 +130,22 @@ def gatys(content: ImageInput | torch.Tensor, objective: PerceptualObjective,
         t0 = time.perf_counter()
         while done < n:
             opt.step(closure)
-            with torch.no_grad():
-                x.clamp_(0, 1)
+            if project:
+                with torch.no_grad():
+                    x.clamp_(0, 1)
             done += 1
         _sync(device)
         elapsed += time.perf_counter() - t0
         with torch.no_grad():
-            loss = objective.terms(x, target).as_floats()
-        if not math.isfinite(loss["total"]):
-            raise FastNSTError(f"the Gatys optimisation diverged after {done} iterations (loss {loss}); "
+            image = x.detach().clamp(0, 1)
+            loss = objective.terms(image, target).as_floats()
+            raw = loss["total"] if project else float(objective.terms(x, target).total)
+            clipped = float((image != x).float().mean())
+        if not math.isfinite(raw):
+            raise FastNSTError(f"the Gatys optimisation diverged after {done} iterations (loss {raw}); "
                                "try line_search=True (--line-search) or a smaller lr.")
-        evals = int(opt.state[x].get("func_evals", done))
-        point = GatysCheckpoint(n, evals, loss, elapsed, x.detach().cpu().clone() if keep_images else None)
+        evals = int(opt.state[x].get("func_evals", 0))
+        point = GatysCheckpoint(n, evals, loss, elapsed, raw, clipped, image.cpu().clone() if keep_images else None)
         results.append(point)
         if progress is not None:
             progress(point)
@@ -183,7 +198,7 @@ def compare(feed_forward: Mapping[str, Any], checkpoints: Sequence[Mapping[str, 
         "matched_iterations": matched,
         "matched": str(matched) if matched is not None else f"> {last}",
         "matched_estimate": matched_estimate(ff_loss, checkpoints),
-        "time_ratio_matched": _ratio(by_n[matched]["time_s"], ff_time) if matched is not None else None,
+        "time_ratio_matched": _ratio(by_n[matched]["time_s"], ff_time) if matched else None,  # 0: the photo
         "time_ratio_last": _ratio(by_n[last]["time_s"], ff_time),
     }
 
@@ -269,8 +284,9 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
     """Feed-forward vs Gatys on every photo and size; returns the result dict (also ``out``/eval.json).
 
     With ``out``, the JSON is rewritten after every photo and size, the output images are kept in
-    ``out/images`` and ``side_by_side_<size>.jpg`` is written per size; ``resume`` reuses the
-    entries of an earlier eval.json made with the same settings.
+    ``out/images`` and ``side_by_side_<size>.jpg`` is written per size. ``resume`` reuses and keeps
+    the entries of an earlier eval.json made with the same style, settings and iterations, so a run
+    can be continued after an interruption or extended by more photos or sizes.
     """
     from .stylizer import pick_device
     from .train import hardware_description
@@ -295,7 +311,7 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
 
     objective = PerceptualObjective.for_style(settings, style_path, loss_network_path=loss_network_path, device=dev)
     model = TransformerNet.from_pretrained(style_dir)
-    iterations = sorted({int(i) for i in iterations})
+    iterations = sorted({0, *(int(i) for i in iterations)})  # 0: the loss of the content photo itself
     result: dict[str, Any] = {
         "style": name, "style_dir": str(style_dir), "style_image": str(style_path), "style_image_source": style_note,
         "settings": {**asdict(settings), "style_layers": list(settings.style_layers)},
@@ -309,31 +325,38 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
     result["fingerprint"] = fingerprint
     out_dir = Path(out) if out else None
     previous = _previous_runs(out_dir, fingerprint) if (out_dir and resume) else {}
-    pictures: dict[int, list[list[tuple[str, Image.Image]]]] = {}
-    style_img = load_image(style_path).convert("RGB")
+    done: dict[str, tuple[dict[str, Any], Mapping[str, torch.Tensor]]] = {}
+
+    def record() -> None:  # runs in a stable order: by size, then photo; earlier runs kept with --resume
+        runs = sorted({**previous, **done}.values(), key=lambda r: (r[0]["size"], Path(r[0]["photo"]).name))
+        result["runs"] = [entry for entry, _ in runs]
+        result["photos"] = list(dict.fromkeys(entry["photo"] for entry in result["runs"]))
+        result["sizes"] = sorted({entry["size"] for entry in result["runs"]})
+        result["summary"] = summarize(result["runs"])
+
     for size in sizes:
         for photo in files:
             key = f"{photo.stem}-{size}"
-            content = prepare_photo(photo, size)
-            entry, images = previous.get(key, (None, None))
-            if entry is None or images is None:
-                entry, images = _run_one(model, objective, content, iterations, dev, line_search, log, key)
-                entry = {"photo": str(photo), "photo_id": _file_id(photo), "size": size, **entry}
-                if out_dir:
-                    _save_images(out_dir, key, images)
-            else:
+            if key in previous:
                 log(f"{key}: reusing the earlier result in {out_dir}/eval.json")
-            result["runs"].append(entry)
-            pictures.setdefault(size, []).append(_picture_row(content, style_img, images, entry))
+                continue
+            entry, images = _run_one(model, objective, prepare_photo(photo, size), iterations, dev, line_search, log, key)
+            done[key] = ({"photo": str(photo), "photo_id": _file_id(photo), "size": size, **entry}, images)
             if out_dir:
-                result["summary"] = summarize(result["runs"])
+                _save_images(out_dir, key, images)
+                record()
                 write_json(result, out_dir / "eval.json")
-    result["summary"] = summarize(result["runs"])
+    record()
     if out_dir:
+        style_img = load_image(style_path).convert("RGB")
+        rows: dict[int, list[Image.Image]] = {}
+        for entry, images in sorted({**previous, **done}.values(), key=lambda r: Path(r[0]["photo"]).name):
+            content = prepare_photo(entry["photo"], entry["size"])
+            rows.setdefault(entry["size"], []).append(side_by_side(_picture_row(content, style_img, images, entry)))
         result["pictures"] = []
-        for size, rows in pictures.items():
+        for size, pics in sorted(rows.items()):
             path = out_dir / f"side_by_side_{size}.jpg"
-            stack_rows([side_by_side(r) for r in rows]).save(path, quality=90)
+            stack_rows(pics).save(path, quality=90)
             result["pictures"].append(str(path))
         write_json(result, out_dir / "eval.json")
         (out_dir / "summary.md").write_text(markdown_summary(result))
@@ -497,13 +520,14 @@ def _fmt_ratio(r: float | None) -> str:
 def markdown_summary(result: Mapping[str, Any]) -> str:
     """A markdown table of the per-size means (to paste into a model card or README)."""
     its = result["iterations"]
-    head = ["size", "photos", "feed-forward"] + [f"Gatys {n}" for n in its] + ["matched", "time ratio (matched)",
-                                                                                f"time ratio ({its[-1]})"]
+    head = (["size", "photos", "feed-forward"] + [f"Gatys {n}" if n else "content photo" for n in its]
+            + ["matched", "time ratio (matched)", f"time ratio ({its[-1]})"])
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for size, s in result["summary"].items():
         cells = [f"{size} px", str(s["photos"]),
                  f"{s['feed_forward']['loss']['total']:.3g} ({_fmt_s(s['feed_forward']['time_s'])})"]
-        cells += [f"{c['loss']['total']:.3g} ({_fmt_s(c['time_s'])})" for c in s["gatys"]]
+        cells += [f"{c['loss']['total']:.3g}" + (f" ({_fmt_s(c['time_s'])})" if c["iterations"] else "")
+                  for c in s["gatys"]]
         matched = s["matched"] + (f" (~{s['matched_estimate']:.0f})" if s.get("matched_estimate") else "")
         cells += [matched, _fmt_ratio(s["time_ratio_matched"]), _fmt_ratio(s["time_ratio_last"])]
         lines.append("| " + " | ".join(cells) + " |")
@@ -511,14 +535,15 @@ def markdown_summary(result: Mapping[str, Any]) -> str:
             f"`{result['settings']['loss_network']}`, loss scaling `{result['settings']['loss_scaling']}`), mean over "
             f"held-out photos centre-cropped to size x size; Gatys et al.: L-BFGS from the content photo, "
             f"iterations = loss evaluations. \"matched\": fewest Gatys iterations whose loss is at most the "
-            f"network's (~ interpolated). Times on {result['hardware']} ({result['device']}).")
+            f"network's (~ interpolated in log-loss; 0: no better than the photo). Times on "
+            f"{result['hardware']} ({result['device']}).")
     return "\n".join(lines) + "\n\n" + note + "\n"
 
 
 def format_table(result: Mapping[str, Any]) -> str:
     """A plain-text table: one line per photo and size, then the means."""
     its = result["iterations"]
-    head = f"{'photo':<16}{'size':>5}{'feed-fwd':>10}" + "".join(f"{'G' + str(n):>10}" for n in its) + \
+    head = f"{'photo':<16}{'size':>5}{'feed-fwd':>10}" + "".join(f"{'G' + str(n) if n else 'photo':>10}" for n in its) + \
         f"{'matched':>9}{'ratio':>9}{'ratio' + str(its[-1]):>10}"
     lines = [head]
 
@@ -568,7 +593,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps, auto (default cpu)")
     p.add_argument("--loss-network-path", default=None, help="weights file of the loss network (as in training)")
     p.add_argument("--line-search", action="store_true", help="L-BFGS with strong-Wolfe line search (default: none)")
-    p.add_argument("--resume", action="store_true", help="reuse the results of an earlier run in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse and keep the results of earlier runs in --out (same style, settings, iterations): "
+                        "continue an interrupted run, or add sizes/photos")
     p.set_defaults(func=_cmd_eval)
 
 

@@ -58,6 +58,11 @@ class InstanceNorm(nn.InstanceNorm2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mode == "normal":
+            if x.shape[0] == 1 and not torch.is_grad_enabled() and not torch.onnx.is_in_onnx_export():
+                # Inference on one image: batch norm with batch statistics is the same operation, and
+                # runs on channels_last directly, where instance_norm reshapes through two copies
+                # (a third of the eager CPU time at 1024 px).
+                return F.batch_norm(x, None, None, self.weight.to(x.dtype), self.bias.to(x.dtype), True, 0.0, self.eps)
             return super().forward(x)
         if self.mode == "record":
             var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, correction=0)

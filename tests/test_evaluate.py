@@ -115,21 +115,20 @@ def test_trainer_and_evaluator_share_the_objective(tmp_path, photos, style_image
 def test_gatys_decreases_at_checkpoints(style_image):
     obj = _objective(ObjectiveSettings.from_training(TRAINING), style_image)
     content = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
-    points = gatys(content, obj, [8, 2, 4, 16])
-    assert [p.iterations for p in points] == [2, 4, 8, 16]
-    assert [p.evaluations for p in points] == [2, 4, 8, 16]  # no line search: one evaluation per iteration
+    points = gatys(content, obj, [8, 2, 0, 4, 16])
+    assert [p.iterations for p in points] == [0, 2, 4, 8, 16]
+    assert [p.evaluations for p in points] == [0, 2, 4, 8, 16]  # no line search: one evaluation per iteration
     totals = [p.loss["total"] for p in points]
     assert all(b < a for a, b in zip(totals, totals[1:])), totals
     with torch.no_grad():
-        start = float(obj(content, content).total)
-    assert totals[0] < start
+        assert totals[0] == pytest.approx(float(obj(content, content).total))  # 0 iterations: the photo itself
     times = [p.time_s for p in points]
-    assert times == sorted(times) and times[0] > 0
+    assert times == sorted(times) and times[1] > 0
     for p in points:
         assert p.image.shape == (1, 3, 32, 32) and 0 <= float(p.image.min()) and float(p.image.max()) <= 1
         assert p.loss["total"] == pytest.approx(p.loss["content"] + p.loss["style"] + p.loss["tv"])
     with pytest.raises(ValueError):
-        gatys(content, obj, [0, 5])
+        gatys(content, obj, [-1, 5])
 
 
 def _points(*pairs):
@@ -176,12 +175,12 @@ def test_evaluate_style_result(eval_style, photos, tmp_path):
     (run,) = result["runs"]
     assert run["size"] == 32 and Path(run["photo"]).name == "a.png"
     assert set(run["feed_forward"]["loss"]) == {"content", "style", "tv", "total"}
-    assert [c["iterations"] for c in run["gatys"]] == [2, 4]
+    assert [c["iterations"] for c in run["gatys"]] == [0, 2, 4]
     assert run["matched_iterations"] == matched_iterations(run["feed_forward"]["loss"]["total"], run["gatys"])
     s = result["summary"]["32"]
     assert s["photos"] == 1 and s["matched_per_photo"] == [run["matched"]]
     md = markdown_summary(result)
-    assert md.startswith("| size | photos | feed-forward | Gatys 2 | Gatys 4 |") and "| 32 px | 1 |" in md
+    assert md.startswith("| size | photos | feed-forward | content photo | Gatys 2 | Gatys 4 |") and "| 32 px | 1 |" in md
 
 
 def test_cli_eval_end_to_end(eval_style, photos, style_image, tmp_path, capsys):
@@ -203,4 +202,9 @@ def test_cli_eval_end_to_end(eval_style, photos, style_image, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("reusing the earlier result") == 4 and "Gatys" not in err
     assert json.loads((out / "eval.json").read_text())["runs"] == result["runs"]
+    # ... and keeps them when another size is added
+    assert cli_main(argv[:4] + ["--sizes", "48", "--max-photos", "1"] + argv[6:] + ["--resume"]) == 0
+    merged = json.loads((out / "eval.json").read_text())
+    assert len(merged["runs"]) == 5 and merged["sizes"] == [32, 40, 48] and set(merged["summary"]) == {"32", "40", "48"}
+    assert merged["runs"][:4] == result["runs"] and (out / "side_by_side_48.jpg").is_file()
     assert cli_main(["eval", str(eval_style), "--photos", str(tmp_path / "none")]) == 1

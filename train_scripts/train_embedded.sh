@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Trains the embedded styles shipped in fastnst/embedded/ (CPU, offline, ../shared/data/photos).
-# Usage: bash train_scripts/train_embedded.sh [STEPS] [NAME...]
+# Usage: [EXTRA_FLAGS="--style-weight 50"] bash train_scripts/train_embedded.sh [STEPS] [NAME...]
 # The shipped styles used the steps recorded in their model cards (config.json "training").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ train() {  # name file title artist year licence [extra flags]
   [[ "$ONLY" == *" $name "* ]] || return 0
   $PY train_scripts/train.py --preset cpu-small --loss-network vgg16-hed --data "$PHOTOS" \
     --style-image "$STYLES/$file" --name "$name" --title "$title" --artist "$artist" --year "$year" \
-    --licence "$licence" --steps "$STEPS" -o "out/$name" "$@"
+    --licence "$licence" --steps "$STEPS" -o "out/$name" ${EXTRA_FLAGS:-} "$@"
   mkdir -p "fastnst/embedded/$name"
   cp "out/$name"/{config.json,model.safetensors,README.md,style.jpg,example.jpg} "fastnst/embedded/$name/"
 }
