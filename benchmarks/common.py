@@ -23,6 +23,8 @@ if str(REPO) not in sys.path:
 
 import torch  # noqa: E402
 
+from fastnst.stylizer import cpu_supports_bf16  # noqa: E402,F401  (re-exported for the benchmarks)
+
 
 def cpu_model() -> str:
     try:
@@ -32,12 +34,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def cpu_supports_bf16() -> bool:
-    from fastnst.train import cpu_supports_bf16 as supported
-
-    return supported()
 
 
 def machine() -> dict[str, Any]:
@@ -69,6 +65,18 @@ def describe(info: dict[str, Any]) -> str:
     if load:
         text += f"; load average at start {load[0]:.2f}"
     return text
+
+
+def with_loss_network(name: str, build: Callable[[str], Any]) -> tuple[Any, str]:
+    """``(build(name), name)``, or with ``vgg16-random`` when those weights cannot be had (offline):
+    the loss network's weights do not change the time."""
+    from fastnst.errors import LossNetworkUnavailableError
+
+    try:
+        return build(name), name
+    except LossNetworkUnavailableError as e:
+        print(f"note: {name} is not available ({e}); timing with vgg16-random (same FLOPs)", file=sys.stderr)
+        return build("vgg16-random"), "vgg16-random"
 
 
 def sync(device: torch.device | str) -> None:
@@ -103,7 +111,8 @@ class PeakMemory:
     """Peak memory while the block runs, in MiB above what was in use when it started.
 
     CUDA: ``torch.cuda.max_memory_allocated``. CPU: the process's resident set, sampled every
-    few milliseconds by a thread (allocations shorter than that can be missed).
+    few milliseconds by a thread (allocations shorter than that can be missed), after returning
+    the heap's free memory to the OS so that reused memory counts.
     """
 
     def __init__(self, device: torch.device | str = "cpu", interval_s: float = 0.002) -> None:
@@ -117,6 +126,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats()
             self._base = torch.cuda.memory_allocated()
         else:
+            _trim_heap()
             self._base = self._peak = _rss()
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
@@ -135,6 +145,16 @@ class PeakMemory:
             self._thread.join()
             peak = max(self._peak, _rss())
         self.peak_mib = max(0.0, (peak - self._base) / 2**20)
+
+
+def _trim_heap() -> None:
+    """Give memory freed by earlier runs back to the OS (glibc keeps it), so the baseline is what is live."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _rss() -> int:
@@ -158,6 +178,23 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], ma
     lines = ["  ".join(c[i].rjust(widths[i]) if i else c[i].ljust(widths[i]) for i in range(len(c))) for c in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def report(title: str, rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], *, notes: Sequence[str] = (),
+           goals: Sequence[dict[str, Any]] = (), markdown: bool = False, json_path: str | os.PathLike | None = None) -> None:
+    """Print a benchmark's result: title, table, notes, the goals (met / NOT met), Markdown, where the JSON went."""
+    print(f"\n{title}")
+    print(table(rows, columns))
+    for note in notes:
+        print(f"\n{note}")
+    if goals:
+        print("\ngoals:")
+        for g in goals:
+            print(f"  [{ {True: 'met', False: 'NOT met', None: '-'}[g['met']] }] {g['goal']}: {g['value']}")
+    if markdown:
+        print("\n" + table(rows, columns, markdown=True))
+    if json_path:
+        print(f"\nwrote {json_path}")
 
 
 def _cell(v: Any) -> str:

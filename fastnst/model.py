@@ -155,8 +155,11 @@ class TransformerNet(
         self.decoder = nn.Sequential(
             UpsampleConv(4 * c, 2 * c), UpsampleConv(2 * c, c), ConvLayer(c, 3, 9, norm=False, relu=False)
         )
-        if not input_skip:
-            with torch.no_grad():  # start from mid-grey rather than black: early training converges faster
+        with torch.no_grad():
+            if input_skip:  # start as the exact identity: training only has to learn what the style changes
+                self.decoder[-1][1].weight.zero_()
+                self.decoder[-1][1].bias.zero_()
+            else:  # start from mid-grey rather than black: early training converges faster
                 self.decoder[-1][1].bias.fill_(0.5)
 
     @property

@@ -28,6 +28,7 @@ from .images import load_image, pil_to_tensor, tensor_to_pil
 from .loss_network import LAYERS, LossNetwork, warn_if_random
 from .objective import PerceptualObjective, style_targets
 from .model import TransformerNet
+from .stylizer import cpu_supports_bf16
 
 ASSETS = Path(__file__).parent / "assets"
 CHECKPOINT = "checkpoint.pt"
@@ -103,14 +104,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 # --- setup helpers -------------------------------------------------------------------------
-
-def cpu_supports_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
 
 def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     """The autocast dtype for a precision setting, or None for plain fp32."""

@@ -127,6 +127,8 @@ def test_gatys_decreases_at_checkpoints(style_image):
     for p in points:
         assert p.image.shape == (1, 3, 32, 32) and 0 <= float(p.image.min()) and float(p.image.max()) <= 1
         assert p.loss["total"] == pytest.approx(p.loss["content"] + p.loss["style"] + p.loss["tv"])
+        with torch.no_grad():  # the reported loss is the loss of the reported (valid) image
+            assert float(obj(p.image, content).total) == pytest.approx(p.loss["total"], rel=1e-5)
     with pytest.raises(ValueError):
         gatys(content, obj, [-1, 5])
 
