@@ -271,3 +271,42 @@ def test_two_process_gloo_run(photo_dir, style_image, tmp_path):
     assert r0["sha"] == r1["sha"], "DDP keeps the weights identical on both ranks"
     assert (out / "model.safetensors").exists()
     assert Stylizer.from_pretrained(out, device="cpu").model.channels == 4
+
+
+def test_a_crash_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
+    """atomic_save writes a temporary file then renames: dying mid-write leaves the old checkpoint whole."""
+    import fastnst.train as T
+
+    path = tmp_path / "checkpoint.pt"
+    T.atomic_save({"step": 1, "w": torch.ones(3)}, path)
+
+    def dies_half_way(obj, f):
+        Path(f).write_bytes(b"PK\x03\x04 half a zip")  # what a killed torch.save leaves behind
+        raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(T.torch, "save", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        T.atomic_save({"step": 2, "w": torch.zeros(3)}, path)
+    monkeypatch.undo()
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["step"] == 1 and torch.equal(ckpt["w"], torch.ones(3))
+
+
+def test_killed_during_checkpoint_writes_resumes(photo_dir, style_image, tmp_path):
+    """SIGKILL at many moments, including inside checkpoint writes: the checkpoint always loads."""
+    out = tmp_path / "run"
+    cmd = _train_cmd(out, photo_dir, style_image, 40, "--checkpoint-every", "1")
+    for delay in (2.0, 2.5, 3.0):
+        proc = subprocess.Popen(cmd + (["--resume"] if (out / "checkpoint.pt").exists() else []),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while not (out / "checkpoint.pt").exists() and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(delay - 2.0 + 0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        ckpt = torch.load(out / "checkpoint.pt", weights_only=True)  # never a torn file
+        assert 1 <= ckpt["step"] <= 40
+    done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 40
