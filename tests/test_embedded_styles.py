@@ -18,8 +18,8 @@ from fastnst.train import ASSETS
 STYLES = embedded_styles()
 
 
-def test_at_least_four_styles_are_shipped():
-    assert len(STYLES) >= 4, sorted(STYLES)
+def test_the_documented_styles_are_shipped():
+    assert {"starry_night", "great_wave", "composition_vii"} <= set(STYLES), sorted(STYLES)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-2500}
 shift || true
-ONLY=" ${*:-starry_night great_wave the_scream composition_vii} "
+# the_scream is listed but not shipped: after 1000 steps it had not reached the quality bar of
+# tests/test_embedded_styles.py (style loss 0.67 of the photo's, the bar is 0.6).
+ONLY=" ${*:-starry_night great_wave composition_vii} "
 PHOTOS=${PHOTOS:-../shared/data/photos}
 STYLES=${STYLES:-../shared/data/styles}
 PY=${PY:-.venv/bin/python}
