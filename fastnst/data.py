@@ -111,7 +111,7 @@ class ImageStream(torch.utils.data.IterableDataset):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._resume = state
         self.epoch, self.skipped, self.seen = state["epoch"], state["skipped"], state["seen"]
-        self._rng.setstate(_as_rng_state(state["rng"]))
+        self._rng.setstate(python_random_state(state["rng"]))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         while True:
@@ -149,8 +149,8 @@ class ImageStream(torch.utils.data.IterableDataset):
         return crop_resize(img, self.cfg.image_size, self._rng if self.cfg.random_crop else None)
 
 
-def _as_rng_state(state: Any) -> tuple:
-    # checkpoints store it as nested lists; random.setstate needs tuples
+def python_random_state(state: Any) -> tuple:
+    """A ``random.getstate()`` tuple back from a checkpoint, which may hold it as nested lists."""
     return (state[0], tuple(state[1]), state[2])
 
 

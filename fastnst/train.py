@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .data import DEFAULT_DATASET, StreamConfig, crop_resize, make_loader
+from .data import DEFAULT_DATASET, StreamConfig, crop_resize, make_loader, python_random_state
 from .errors import FastNSTError, TrainingError
 from .images import load_image, pil_to_tensor, tensor_to_pil
 from .loss_network import LAYERS, LossNetwork, warn_if_random
@@ -163,8 +163,7 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
+    random.setstate(python_random_state(state["python"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
