@@ -321,7 +321,8 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
         "device": str(dev), "hardware": hardware_description(), "torch_threads": torch.get_num_threads(),
         "photos": [str(f) for f in files], "warnings": warnings, "runs": [],
     }
-    fingerprint = {k: result[k] for k in ("settings", "iterations", "line_search")}
+    # Iterations are not part of it: a size may be run to fewer iterations (512 px costs 4x) and kept.
+    fingerprint = {k: result[k] for k in ("settings", "line_search")}
     fingerprint["style_image"] = _file_id(style_path)
     fingerprint["weights"] = _file_id(style_dir / "model.safetensors")
     result["fingerprint"] = fingerprint
@@ -334,12 +335,13 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
         result["runs"] = [entry for entry, _ in runs]
         result["photos"] = list(dict.fromkeys(entry["photo"] for entry in result["runs"]))
         result["sizes"] = sorted({entry["size"] for entry in result["runs"]})
+        result["iterations"] = sorted({c["iterations"] for entry in result["runs"] for c in entry["gatys"]} or iterations)
         result["summary"] = summarize(result["runs"])
 
     for size in sizes:
         for photo in files:
             key = f"{photo.stem}-{size}"
-            if key in previous:
+            if key in previous and [c["iterations"] for c in previous[key][0]["gatys"]] == iterations:
                 log(f"{key}: reusing the earlier result in {out_dir}/eval.json")
                 continue
             entry, images = _run_one(model, objective, prepare_photo(photo, size), iterations, dev, line_search, log, key)
@@ -523,15 +525,17 @@ def markdown_summary(result: Mapping[str, Any]) -> str:
     """A markdown table of the per-size means (to paste into a model card or README)."""
     its = result["iterations"]
     head = (["size", "photos", "feed-forward"] + [f"Gatys {n}" if n else "content photo" for n in its]
-            + ["matched", "time ratio (matched)", f"time ratio ({its[-1]})"])
+            + ["matched", "time ratio (matched)", "time ratio (most iterations)"])
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for size, s in result["summary"].items():
         cells = [f"{size} px", str(s["photos"]),
                  f"{s['feed_forward']['loss']['total']:.3g} ({_fmt_s(s['feed_forward']['time_s'])})"]
-        cells += [f"{c['loss']['total']:.3g}" + (f" ({_fmt_s(c['time_s'])})" if c["iterations"] else "")
-                  for c in s["gatys"]]
+        by_n = {c["iterations"]: c for c in s["gatys"]}
+        cells += [f"{by_n[n]['loss']['total']:.3g}" + (f" ({_fmt_s(by_n[n]['time_s'])})" if n else "")
+                  if n in by_n else "not run" for n in its]
         matched = s["matched"] + (f" (~{s['matched_estimate']:.0f})" if s.get("matched_estimate") else "")
-        cells += [matched, _fmt_ratio(s["time_ratio_matched"]), _fmt_ratio(s["time_ratio_last"])]
+        cells += [matched, _fmt_ratio(s["time_ratio_matched"]),
+                  f"{_fmt_ratio(s['time_ratio_last'])} ({s['gatys'][-1]['iterations']})"]
         lines.append("| " + " | ".join(cells) + " |")
     note = (f"Loss: the training objective of `{result['style']}` (content + style + TV, loss network "
             f"`{result['settings']['loss_network']}`, loss scaling `{result['settings']['loss_scaling']}`), mean over "
@@ -546,18 +550,20 @@ def format_table(result: Mapping[str, Any]) -> str:
     """A plain-text table: one line per photo and size, then the means."""
     its = result["iterations"]
     head = f"{'photo':<16}{'size':>5}{'feed-fwd':>10}" + "".join(f"{'G' + str(n) if n else 'photo':>10}" for n in its) + \
-        f"{'matched':>9}{'ratio':>9}{'ratio' + str(its[-1]):>10}"
+        f"{'matched':>9}{'ratio':>9}{'ratio(last)':>12}"
     lines = [head]
 
     def row(label: str, size: Any, ff: Mapping, gs: Sequence[Mapping], cmp: Mapping) -> str:
-        return (f"{label:<16.16}{size!s:>5}{ff['loss']['total']:>10.4g}" + "".join(f"{c['loss']['total']:>10.4g}" for c in gs)
-                + f"{cmp['matched']:>9}{_fmt_ratio(cmp['time_ratio_matched']):>9}{_fmt_ratio(cmp['time_ratio_last']):>10}")
+        by_n = {c["iterations"]: c["loss"]["total"] for c in gs}
+        return (f"{label:<16.16}{size!s:>5}{ff['loss']['total']:>10.4g}"
+                + "".join(f"{by_n[n]:>10.4g}" if n in by_n else f"{'-':>10}" for n in its)
+                + f"{cmp['matched']:>9}{_fmt_ratio(cmp['time_ratio_matched']):>9}{_fmt_ratio(cmp['time_ratio_last']):>12}")
 
     for r in result["runs"]:
         lines.append(row(Path(r["photo"]).stem, r["size"], r["feed_forward"], r["gatys"], r))
     for size, s in result["summary"].items():
         lines.append(row("mean", size, s["feed_forward"], s["gatys"], s))
-    times = "  ".join(f"{size}px: feed-forward {_fmt_s(s['feed_forward']['time_s'])}, Gatys {its[-1]} "
+    times = "  ".join(f"{size}px: feed-forward {_fmt_s(s['feed_forward']['time_s'])}, Gatys {s['gatys'][-1]['iterations']} "
                       f"{_fmt_s(s['gatys'][-1]['time_s'])}" for size, s in result["summary"].items())
     return "\n".join(lines) + "\nmean times  " + times
 
@@ -596,8 +602,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loss-network-path", default=None, help="weights file of the loss network (as in training)")
     p.add_argument("--line-search", action="store_true", help="L-BFGS with strong-Wolfe line search (default: none)")
     p.add_argument("--resume", action="store_true",
-                   help="reuse and keep the results of earlier runs in --out (same style, settings, iterations): "
-                        "continue an interrupted run, or add sizes/photos")
+                   help="reuse and keep the results of earlier runs in --out (same style and settings): continue an "
+                        "interrupted run, or add sizes/photos (e.g. 512 px with fewer --iterations)")
     p.set_defaults(func=_cmd_eval)
 
 

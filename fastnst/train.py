@@ -220,7 +220,7 @@ def train(cfg: TrainConfig) -> Path:
                           shuffle_buffer=cfg.shuffle_buffer, seed=cfg.seed)
     loader = make_loader(stream, cfg.batch_size, cfg.num_workers, rank, world, pin_memory=device.type == "cuda")
 
-    start, history = 0, []
+    start, history, wall_before = 0, [], 0.0
     ckpt_path = out / CHECKPOINT
     if cfg.resume and ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
@@ -229,6 +229,7 @@ def train(cfg: TrainConfig) -> Path:
         loader.load_state_dict(ckpt["loader"][rank])
         set_rng_state(ckpt["rng"][rank])
         start, history = ckpt["step"], ckpt["history"]
+        wall_before = float(ckpt.get("wall_time_s", 0.0))  # the model card reports the whole run, not the last leg
         if master:
             print(f"resumed from {ckpt_path} at step {start}", file=sys.stderr)
     elif cfg.resume and master:
@@ -277,9 +278,10 @@ def train(cfg: TrainConfig) -> Path:
             if done % cfg.sample_every == 0 or done == cfg.steps:
                 save_samples(model, val, out / "samples" / f"step_{done:06d}.jpg", writer, done)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            save_checkpoint(cfg, model, optimizer, loader, history, done, ckpt_path, world, master)
+            save_checkpoint(cfg, model, optimizer, loader, history, done, ckpt_path, world, master,
+                            wall_before + time.time() - t0)
     bar.close()
-    wall = time.time() - t0
+    wall = wall_before + time.time() - t0
 
     if not master:
         dist.barrier()
@@ -298,7 +300,7 @@ def train(cfg: TrainConfig) -> Path:
 
 
 def save_checkpoint(cfg: TrainConfig, model: TransformerNet, optimizer: torch.optim.Optimizer, loader: Any,
-                    history: list, step: int, path: Path, world: int, master: bool) -> None:
+                    history: list, step: int, path: Path, world: int, master: bool, wall_time_s: float) -> None:
     """Model, optimizer, step, RNG and data-stream state of every rank, written atomically by rank 0."""
     local = {"loader": loader.state_dict(), "rng": rng_state()}
     gathered = [local]
@@ -307,7 +309,7 @@ def save_checkpoint(cfg: TrainConfig, model: TransformerNet, optimizer: torch.op
         dist.all_gather_object(gathered, local)
     if master:
         atomic_save({"config": dataclasses.asdict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "step": step, "history": history, "loader": [g["loader"] for g in gathered],
+                     "step": step, "history": history, "wall_time_s": wall_time_s, "loader": [g["loader"] for g in gathered],
                      "rng": [g["rng"] for g in gathered]}, path)
 
 

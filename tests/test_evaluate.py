@@ -204,9 +204,18 @@ def test_cli_eval_end_to_end(eval_style, photos, style_image, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("reusing the earlier result") == 4 and "Gatys" not in err
     assert json.loads((out / "eval.json").read_text())["runs"] == result["runs"]
-    # ... and keeps them when another size is added
-    assert cli_main(argv[:4] + ["--sizes", "48", "--max-photos", "1"] + argv[6:] + ["--resume"]) == 0
+    # ... and keeps them when another size is added, run to fewer iterations (as 512 px, which costs 4x)
+    assert cli_main(argv[:4] + ["--sizes", "48", "--max-photos", "1", "--iterations", "2"] + argv[8:] + ["--resume"]) == 0
     merged = json.loads((out / "eval.json").read_text())
     assert len(merged["runs"]) == 5 and merged["sizes"] == [32, 40, 48] and set(merged["summary"]) == {"32", "40", "48"}
     assert merged["runs"][:4] == result["runs"] and (out / "side_by_side_48.jpg").is_file()
+    assert [c["iterations"] for c in merged["summary"]["48"]["gatys"]] == [0, 2] and merged["iterations"] == [0, 2, 3]
+    md = (out / "summary.md").read_text()
+    assert md.count("px |") == 3 and md.split("| 48 px |")[1].split("\n")[0].count("not run") == 1
+    # a size asked for with other iterations is optimised again, not reused
+    capsys.readouterr()
+    assert cli_main(argv[:4] + ["--sizes", "48", "--max-photos", "1"] + argv[6:] + ["--resume"]) == 0
+    assert "reusing" not in capsys.readouterr().err
+    again = json.loads((out / "eval.json").read_text())
+    assert [c["iterations"] for c in again["summary"]["48"]["gatys"]] == [0, 2, 3] and again["runs"][:4] == result["runs"]
     assert cli_main(["eval", str(eval_style), "--photos", str(tmp_path / "none")]) == 1
