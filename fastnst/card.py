@@ -27,6 +27,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 _TRAINING_ROWS = [  # key in config["training"], label
     ("dataset", "content images"),
+    ("dataset_description", "content images are"),
     ("split", "split"),
     ("steps", "steps"),
     ("epochs", "epochs"),
@@ -39,6 +40,7 @@ _TRAINING_ROWS = [  # key in config["training"], label
     ("content_weight", "content weight"),
     ("style_weight", "style weight"),
     ("tv_weight", "total-variation weight"),
+    ("loss_scaling", "loss scaling"),
     ("lr", "learning rate"),
     ("learning_rate", "learning rate"),
     ("precision", "precision"),
@@ -120,7 +122,9 @@ def _body(config: dict[str, Any], style: dict[str, Any], training: dict[str, Any
         "",
         f"Architecture: `TransformerNet` with {config.get('channels', '?')} base channels and "
         f"{config.get('num_residual', '?')} residual blocks (reflection padding, instance norm, "
-        f"nearest-neighbour upsampling); weights in `model.safetensors`, architecture and metadata in `{CONFIG_NAME}`.",
+        f"nearest-neighbour upsampling)"
+        + ("; the input photo is added to its output, so it learns only what the style changes" if config.get("input_skip") else "")
+        + f"; weights in `model.safetensors`, architecture and metadata in `{CONFIG_NAME}`.",
         "",
         "## Style image",
         "",

@@ -48,6 +48,7 @@ class TrainConfig:
     licence: str = ""
     # data
     data: str = DEFAULT_DATASET
+    data_description: str = ""     # for the model card: what the content images are (a local folder says nothing)
     split: str = "train"
     image_column: str = "image"
     image_size: int = 256
@@ -334,7 +335,8 @@ def finish_style(cfg: TrainConfig, model: TransformerNet, history: list, wall: f
     final = {k: float(np.mean([h[i] for h in last])) for i, k in enumerate(("content", "style", "tv"), start=1)} if last else {}
     training = {
         "command": cfg.command or "fastnst train " + " ".join(_config_to_argv(cfg)),
-        "dataset": cfg.data, "split": cfg.split, "steps": cfg.steps, "batch_size": cfg.batch_size,
+        "dataset": cfg.data, **({"dataset_description": cfg.data_description} if cfg.data_description else {}),
+        "split": cfg.split, "steps": cfg.steps, "batch_size": cfg.batch_size,
         "image_size": cfg.image_size, "style_size": cfg.style_size, "loss_network": cfg.loss_network,
         "content_layer": cfg.content_layer, "style_layers": list(cfg.style_layers),
         "content_weight": cfg.content_weight, "style_weight": cfg.style_weight, "tv_weight": cfg.tv_weight,

@@ -19,6 +19,7 @@ FULL = {
     "training": {
         "command": "fastnst train --style-image starry.jpg --data ../shared/data/photos --preset paper -o styles/starry",
         "datasets": ["detection-datasets/coco"], "dataset": "../shared/data/photos", "steps": 40000, "batch_size": 4,
+        "dataset_description": "1,533 varied photos", "loss_scaling": "relative",
         "image_size": 256, "loss_network": "vgg16", "content_weight": 1e5, "style_weight": 1e10, "tv_weight": 1e-6,
         "wall_time_s": 5423.0, "hardware": "1x NVIDIA H200",
         "final_losses": {"content": 123456.7, "style": 32100.0, "tv": 12.0},
@@ -43,6 +44,10 @@ def test_full_card_has_required_front_matter_and_sections():
     assert "*The Starry Night* by Vincent van Gogh (1889)" in body and "| licence | Public domain |" in body
     assert f"```bash\n{FULL['training']['command']}\n```" in body
     assert "| loss network | vgg16 |" in body and "| training time | 90 min |" in body
+    assert "| content images are | 1,533 varied photos |" in body and "| loss scaling | relative |" in body
+    assert "input photo is added" not in body
+    _, skip_body = split_card(render_model_card({**FULL, "input_skip": True}))
+    assert "the input photo is added to its output" in skip_body
     assert "| content | 1.235e+05 |" in body and "| lpips.mean | 0.31 |" in body
     python = re.search(r"```python\n(.*?)```", body, re.S).group(1).strip().splitlines()
     assert python == ["from fastnst import Stylizer", 'stylizer = Stylizer.from_pretrained("alice/starry-night")',

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -135,7 +136,7 @@ def test_losses_decrease_on_a_fixed_batch(photo_dir, style_image, monkeypatch, t
 def test_train_produces_a_loadable_style_folder(photo_dir, style_image, tmp_path):
     out = tmp_path / "style"
     cfg = TrainConfig(style_image=str(style_image), data=str(photo_dir), output_dir=str(out), steps=3, name="painting",
-                      artist="Someone", **TINY)
+                      artist="Someone", data_description="three test photos", **TINY)
     folder = train(cfg)
     names = {p.name for p in folder.iterdir()}
     assert {"config.json", "model.safetensors", "style.jpg", "example.jpg", "README.md", "checkpoint.pt"} <= names
@@ -146,6 +147,16 @@ def test_train_produces_a_loadable_style_folder(photo_dir, style_image, tmp_path
     img = Stylizer.from_pretrained(folder, device="cpu")(smooth_image(40, 30))
     assert img.size == (40, 30)
     assert list((folder / "runs").iterdir()), "TensorBoard event files are written"
+    assert config["training"]["dataset_description"] == "three test photos"
+    assert "| content images are | three test photos |" in (folder / "README.md").read_text()
+    # A run continued with --resume reports the training time of all its legs, not the last one's.
+    ckpt = torch.load(folder / "checkpoint.pt", weights_only=True)
+    assert 0 < ckpt["wall_time_s"] <= config["training"]["wall_time_s"] + 0.1
+    ckpt["wall_time_s"] = 1000.0
+    torch.save(ckpt, folder / "checkpoint.pt")
+    train(dataclasses.replace(cfg, steps=4, resume=True))
+    training = json.loads((folder / "config.json").read_text())["training"]
+    assert training["resumed_from_step"] == 3 and 1000 < training["wall_time_s"] < 1300
 
 
 def test_unwritable_output_fails_before_training(style_image, photo_dir, tmp_path):
