@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             if bf16 is not None:
                 row[f"speedup_{n}_bf16"] = point.time_s / row["forward_bf16_s"]
         rows.append(row)
+        write_json({"machine": info, "args": vars(args), "rows": rows, "partial": True}, args.json)  # kept if stopped
 
     columns = [("size", "size"), ("forward_fp32_s", "forward fp32 s")]
     columns += [("forward_bf16_s", "forward bf16 s")] if bf16 is not None else []

@@ -19,7 +19,7 @@ STYLES = embedded_styles()
 
 
 def test_the_documented_styles_are_shipped():
-    assert {"starry_night", "great_wave", "composition_vii"} <= set(STYLES), sorted(STYLES)
+    assert {"starry_night", "great_wave", "the_scream", "composition_vii"} <= set(STYLES), sorted(STYLES)
 
 
 @pytest.fixture(scope="module")
