@@ -48,7 +48,7 @@ def test_style_folder_card_and_config(name):
 @pytest.mark.parametrize("name", sorted(STYLES))
 def test_style_really_stylizes(name, loss_net):
     """On both publishable photos the output is far closer to the painting's style than the photo
-    is (style loss below 60 % of the photo's, summed), it changes the photo visibly, and it stays
+    is (style loss below half the photo's, summed), it changes the photo visibly, and it stays
     recognisable: its content features are closer to its own photo's than to the other photo's."""
     folder = STYLES[name]
     config = json.loads((folder / "config.json").read_text())
@@ -71,4 +71,4 @@ def test_style_really_stylizes(name, loss_net):
             assert own < 0.5 * other, f"photo {i} is no longer recognisable (content error {own:.3g} vs {other:.3g})"
             diff = float((pil_to_tensor(out) - pil_to_tensor(photo)).abs().mean())
             assert diff > 0.03, f"photo {i}: nearly an identity map (mean change {diff:.3f})"
-    assert s_out < 0.6 * s_in, (s_out, s_in)
+    assert s_out < 0.5 * s_in, (s_out, s_in)
