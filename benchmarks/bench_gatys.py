@@ -7,7 +7,7 @@ one pass of the full-width (32) network, median of several after a warm-up, in f
 precision as the optimisation) and, on CPUs with native bf16, in bf16. Printed as speed-up ratios;
 the paper reports about 1000x against 500 iterations (GTX Titan X: 15 ms at 256², 50 ms at 512²).
 
-    .venv/bin/python benchmarks/bench_gatys.py                                 # 256² and 512² (about 30-40 min on 2 free cores)
+    .venv/bin/python benchmarks/bench_gatys.py                                 # 256² and 512² (about 50 min; 512² is ~5 s an iteration on one core)
     .venv/bin/python benchmarks/bench_gatys.py --sizes 64 --iterations 2,3     # smoke
 
 The loss network's weights do not change the time; ``vgg16-hed`` (cached after first use) is
