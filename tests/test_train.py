@@ -156,7 +156,7 @@ def test_train_produces_a_loadable_style_folder(photo_dir, style_image, tmp_path
     torch.save(ckpt, folder / "checkpoint.pt")
     train(dataclasses.replace(cfg, steps=4, resume=True))
     training = json.loads((folder / "config.json").read_text())["training"]
-    assert training["resumed_from_step"] == 3 and 1000 < training["wall_time_s"] < 1300
+    assert training["resumed_from_step"] == 3 and 1000 <= training["wall_time_s"] < 1300  # rounded to 0.1 s
 
 
 def test_unwritable_output_fails_before_training(style_image, photo_dir, tmp_path):
