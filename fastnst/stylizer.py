@@ -50,8 +50,9 @@ def pick_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
     """The dtype of a precision setting.
 
     ``auto``: fp16 on CUDA/MPS; on CPUs bf16 where they compute it natively (AVX-512 BF16, AMX:
-    1.6-2.5x faster than fp32, and a trained style's output within a few grey levels of fp32's,
-    see ``tests/test_fast_paths.py``), else fp32 (emulated bf16 would be slower).
+    1.5-2.2x faster than fp32 in ``benchmarks/bench_inference.py``, and a trained style's output
+    within a few grey levels of fp32's, see ``tests/test_fast_paths.py``), else fp32 (emulated bf16
+    would be slower).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}.")
@@ -98,7 +99,7 @@ class Stylizer:
     def __init__(self, model: TransformerNet, device: str | torch.device | None = None, precision: str = "auto",
                  tile_pixels: int = DEFAULT_TILE_PIXELS, tile_overlap: int = 128, *, compile: bool | str = False,
                  threads: int | None = None) -> None:
-        """``precision``: auto (fp16 on GPUs, fp32 on CPUs), fp32, fp16 or bf16 (fastest on CPUs with
+        """``precision``: auto (see :func:`pick_dtype`), fp32, fp16 or bf16 (fastest on CPUs with
         AVX-512 BF16/AMX). ``compile``: ``torch.compile`` the network (see :func:`compile_network`).
         ``threads``: intra-op threads of the process (``torch.set_num_threads``, a global setting)."""
         self.device = pick_device(device)
@@ -210,7 +211,6 @@ class Stylizer:
                     out[..., top:bottom, left:right] += self._run(tile) * ramp
                     weight[..., top:bottom, left:right] += ramp
         return out / weight.clamp_min(1e-8)
-
 
     @contextmanager
     def _tiles(self) -> Iterator[None]:
