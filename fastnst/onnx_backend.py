@@ -2,9 +2,11 @@
 
 ``fastnst export STYLE --format onnx -o style.onnx`` writes one self-contained ``.onnx`` file
 (weights inside, opset 17, dynamic batch, height and width; the style's config.json in its
-metadata). The graph takes an input already padded by :func:`fastnst.model.pad_input` (height
-and width multiples of 4, at least 16) and returns the clamped output at that size: padding and
-cropping stay outside the graph, where they are plain array slicing, so every H and W works.
+metadata), the network in its sub-pixel form (:mod:`fastnst.subpixel`: a transposed convolution
+for each upsampling layer, ``DepthToSpace`` after the output convolution). The graph takes an
+input already padded by :func:`fastnst.model.pad_input` (height and width multiples of 4, at
+least 16) and returns the clamped output at that size: padding and cropping stay outside the
+graph, where they are plain array slicing, so every H and W works.
 
 :class:`OnnxStylizer` runs such a graph with onnxruntime and shares everything else (loading,
 resizing, strength, colour preservation, batching, tiling) with :class:`~fastnst.Stylizer`.
@@ -27,6 +29,7 @@ import torch
 from .errors import FastNSTError
 from .model import TransformerNet, pad_input
 from .stylizer import DEFAULT_TILE_PIXELS, Stylizer
+from .subpixel import SubpixelNet
 
 OPSET = 17
 INPUT, OUTPUT = "image", "stylized"
@@ -35,11 +38,11 @@ CONFIG_KEY = "fastnst.config"
 
 
 class _Exported(torch.nn.Module):
-    """What goes into the graph: the padded-input network, clamped to [0, 1]."""
+    """What goes into the graph: the padded-input network in sub-pixel form, clamped to [0, 1]."""
 
     def __init__(self, model: TransformerNet) -> None:
         super().__init__()
-        self.model = model
+        self.model = SubpixelNet(model).freeze()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.forward_padded(x).clamp(0, 1)
@@ -133,7 +136,8 @@ class OnnxStylizer(Stylizer):
         if model is not None:
             super().__init__(model, device="cpu", precision="fp32", tile_pixels=tile_pixels, tile_overlap=tile_overlap)
         else:  # a bare .onnx file: no torch network, so no tiling
-            self.device, self.dtype, self.model, self.net, self._tiling = torch.device("cpu"), torch.float32, None, None, False
+            self.device, self.dtype, self.model, self.fast, self.net = torch.device("cpu"), torch.float32, None, None, None
+            self._tiling = False
             self.tile_pixels, self.tile_overlap = 2**62, int(tile_overlap)
         if onnx_model is None:
             onnx_model = export_bytes(self.model)

@@ -17,6 +17,7 @@ from PIL import Image
 from .images import ImageInput, fit_size, load_image, pil_to_tensor, tensor_to_pil
 from .model import TransformerNet
 from .styles import resolve_style
+from .subpixel import SubpixelNet
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -50,7 +51,7 @@ def pick_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
     """The dtype of a precision setting.
 
     ``auto``: fp16 on CUDA/MPS; on CPUs bf16 where they compute it natively (AVX-512 BF16, AMX:
-    1.5-2.2x faster than fp32 in ``benchmarks/bench_inference.py``, and a trained style's output
+    1.6-2.5x faster than fp32 in ``benchmarks/bench_inference.py``, and a trained style's output
     within a few grey levels of fp32's, see ``tests/test_fast_paths.py``), else fp32 (emulated bf16
     would be slower).
     """
@@ -101,15 +102,19 @@ class Stylizer:
                  threads: int | None = None) -> None:
         """``precision``: auto (see :func:`pick_dtype`), fp32, fp16 or bf16 (fastest on CPUs with
         AVX-512 BF16/AMX). ``compile``: ``torch.compile`` the network (see :func:`compile_network`).
-        ``threads``: intra-op threads of the process (``torch.set_num_threads``, a global setting)."""
+        ``threads``: intra-op threads of the process (``torch.set_num_threads``, a global setting).
+
+        The network runs in its sub-pixel form (:class:`~fastnst.subpixel.SubpixelNet`: the same
+        function with a cheaper decoder; 1.1-1.4x faster in ``benchmarks/bench_inference.py``), channels_last."""
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, precision)
         if threads is not None:
             torch.set_num_threads(max(1, int(threads)))
         self.model = model.eval().to(self.device, dtype=self.dtype, memory_format=torch.channels_last)
         self.tile_pixels, self.tile_overlap = int(tile_pixels), int(tile_overlap)
-        self.net = compile_network(self.model, self.device, compile) if compile else self.model
-        self._tiling = False  # tiles replay recorded statistics: always through the eager model
+        self.fast = SubpixelNet(self.model)
+        self.net = compile_network(self.fast, self.device, compile) if compile else self.fast
+        self._tiling = False  # tiles replay recorded statistics: always eager (a compiled graph would bake them in)
 
     @classmethod
     def from_pretrained(cls, style: str | os.PathLike, *, device: str | torch.device | None = None,
@@ -189,7 +194,7 @@ class Stylizer:
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a batch (a whole image or a tile); float32 on the CPU."""
         x = x.to(self.device, dtype=self.dtype, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        return (self.model if self._tiling else self.net)(x).float().cpu()
+        return (self.fast if self._tiling else self.net)(x).float().cpu()
 
     def _run_tiled(self, x: torch.Tensor) -> torch.Tensor:
         """Overlapping tiles blended with linear ramps; every tile is normalised with the
