@@ -69,7 +69,8 @@ class Variant:
 
 def variants(device: torch.device, args: argparse.Namespace) -> list[Variant]:
     if device.type == "cuda":
-        out = [Variant("torch", "fp32"), Variant("torch", "fp16"), Variant("torch", "bf16")]
+        out = [Variant("torch", "fp32"), Variant("torch", "fp16"), Variant("torch", "bf16"),
+               Variant("torch", "fp16", decoder="plain")]
         if args.compile:
             out += [Variant("torch", "fp16", compile=True)]
     else:
