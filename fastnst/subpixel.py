@@ -110,7 +110,6 @@ class SubpixelNet(nn.Module):
         self.input_skip = model.input_skip
         self.encoder, self.residuals = model.encoder, model.residuals
         self.decoder = nn.Sequential(TransposedUpsampleConv(up1), TransposedUpsampleConv(up2), SubpixelOutputConv(out))
-        self.eval()
 
     def freeze(self) -> "SubpixelNet":
         """Rearrange the decoder's weights once and keep them (ONNX export needs constant weights);
