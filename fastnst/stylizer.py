@@ -51,7 +51,7 @@ def pick_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
     """The dtype of a precision setting.
 
     ``auto``: fp16 on CUDA/MPS; on CPUs bf16 where they compute it natively (AVX-512 BF16, AMX:
-    1.6-2.5x faster than fp32 in ``benchmarks/bench_inference.py``, and a trained style's output
+    1.6-2.6x faster than fp32 in ``benchmarks/bench_inference.py``, and a trained style's output
     within a few grey levels of fp32's, see ``tests/test_fast_paths.py``), else fp32 (emulated bf16
     would be slower).
     """
@@ -105,7 +105,7 @@ class Stylizer:
         ``threads``: intra-op threads of the process (``torch.set_num_threads``, a global setting).
 
         The network runs in its sub-pixel form (:class:`~fastnst.subpixel.SubpixelNet`: the same
-        function with a cheaper decoder; 1.1-1.4x faster in ``benchmarks/bench_inference.py``), channels_last."""
+        function with a cheaper decoder; 1.25-1.5x faster in ``benchmarks/bench_inference.py``), channels_last."""
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, precision)
         if threads is not None:
