@@ -105,7 +105,8 @@ class Stylizer:
         ``threads``: intra-op threads of the process (``torch.set_num_threads``, a global setting).
 
         The network runs in its sub-pixel form (:class:`~fastnst.subpixel.SubpixelNet`: the same
-        function with a cheaper decoder; 1.25-1.5x faster in ``benchmarks/bench_inference.py``), channels_last."""
+        function with a cheaper decoder; 1.25-1.5x faster in ``benchmarks/bench_inference.py``),
+        channels_last."""
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, precision)
         if threads is not None:
