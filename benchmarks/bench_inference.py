@@ -182,10 +182,10 @@ def lite_flops(path: Any, h: int, w: int) -> int | None:
 def measure(model: TransformerNet, v: Variant, device: torch.device, sizes: list[tuple[int, int]],
             args: argparse.Namespace, peaks: dict[str, float]) -> list[dict[str, Any]]:
     rows = []
-    s = make_stylizer(model, v, device)
+    s = None
     for h, w in sizes:
         x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0))
-        if v.backend == "onnx":
+        if s is None or v.backend == "onnx":
             # onnxruntime keeps what its first run at a size allocates (its arena) and reuses it:
             # a fresh session's first run is where its memory shows.
             s = make_stylizer(model, v, device)

@@ -200,14 +200,15 @@ class TransformerNet(
         yield dec[2], 1
 
     @contextmanager
-    def shared_norm_stats(self, reference: torch.Tensor) -> Iterator[None]:
-        """Within the block, every instance norm uses the statistics of ``reference``'s forward pass."""
+    def shared_norm_stats(self, reference: torch.Tensor, net: nn.Module | None = None) -> Iterator[None]:
+        """Within the block, every instance norm uses the statistics of ``reference``'s forward pass
+        (through ``net``, a module sharing these norms such as the sub-pixel form; default: this network)."""
         norms = [m for m in self.modules() if isinstance(m, InstanceNorm)]
         try:
             for m in norms:
                 m.mode = "record"
             with torch.inference_mode():
-                self(reference)
+                (net or self)(reference)
             for m in norms:
                 m.mode = "replay"
             yield

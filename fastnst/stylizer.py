@@ -208,7 +208,7 @@ class Stylizer:
         out = torch.zeros(1, 3, h, w)
         weight = torch.zeros(1, 1, h, w)
         ref = ref.to(self.device, dtype=self.dtype).contiguous(memory_format=torch.channels_last)
-        with self.model.shared_norm_stats(ref), self._tiles():
+        with self.model.shared_norm_stats(ref, self.fast), self._tiles():
             for top, bottom in _spans(h, side, overlap):
                 for left, right in _spans(w, side, overlap):
                     tile = x[..., top:bottom, left:right]

@@ -100,8 +100,8 @@ class SubpixelNet(nn.Module):
     """:class:`~fastnst.model.TransformerNet`'s function with the decoder in sub-pixel form.
 
     ``SubpixelNet(model)`` shares all of ``model``'s modules (weights, dtype, device) and does not
-    change it. Takes and returns what ``model`` does in eval mode: any
-    size (padded and cropped as :func:`~fastnst.model.pad_input` does), output clamped to [0, 1].
+    change it. Takes and returns what ``model`` does in eval mode: any size (padded and cropped as
+    :func:`~fastnst.model.pad_input` does), output clamped to [0, 1].
     """
 
     def __init__(self, model: TransformerNet) -> None:
