@@ -35,6 +35,7 @@ class StreamConfig:
     min_side: int = 64                 # smaller images are skipped
     shuffle_buffer: int = 1000         # 1 = no example-level shuffle (the order then resumes exactly)
     seed: int = 0
+    exclude: frozenset[str] = frozenset()  # file names never used (a held-out evaluation split)
 
 
 def open_dataset(cfg: StreamConfig):
@@ -122,6 +123,8 @@ class ImageStream(torch.utils.data.IterableDataset):
             self._resume = None
             usable = False
             for row in self._current:
+                if self._excluded(row[self.cfg.image_column]):
+                    continue
                 img = self._decode(row[self.cfg.image_column])
                 if img is None:
                     self.skipped += 1
@@ -136,6 +139,10 @@ class ImageStream(torch.utils.data.IterableDataset):
                 )
             self.epoch += 1
 
+    def _excluded(self, item: Any) -> bool:
+        path = item.get("path") if isinstance(item, dict) else None
+        return bool(self.cfg.exclude) and path is not None and Path(path).name in self.cfg.exclude
+
     def _decode(self, item: Any) -> Image.Image | None:
         try:
             src = (item.get("bytes") or item.get("path")) if isinstance(item, dict) else item
@@ -147,6 +154,15 @@ class ImageStream(torch.utils.data.IterableDataset):
         if min(img.size) < self.cfg.min_side:
             return None
         return crop_resize(img, self.cfg.image_size, self._rng if self.cfg.random_crop else None)
+
+
+def read_name_list(path: str | os.PathLike) -> frozenset[str]:
+    """File names listed one per line (``#`` starts a comment), e.g. a held-out evaluation split."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise TrainingError(f"cannot read the list {path} ({e.strerror or e}).") from None
+    return frozenset(line.split("#", 1)[0].strip() for line in text.splitlines()) - {""}
 
 
 def python_random_state(state: Any) -> tuple:

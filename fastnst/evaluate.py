@@ -42,13 +42,14 @@ from .images import ImageInput, list_images, load_image, pil_to_tensor, tensor_t
 from .model import TransformerNet, read_config
 from .objective import LossTerms, ObjectiveSettings, PerceptualObjective
 
-GATYS_ITERATIONS = (50, 100, 200, 300, 500)
-SIZES = (256, 512)
+GATYS_ITERATIONS = (10, 20, 30, 50, 100)
+SIZES = (256,)
 #: Gatys snapshots shown in the side-by-side picture (the nearest available are used otherwise).
-PICTURE_ITERATIONS = (100, 500)
-REPO_ROOT = Path(__file__).resolve().parents[1]
-#: Publishable photos never used in training (public domain / CC0, see demo/examples/SOURCES.md).
-DEFAULT_PHOTOS = REPO_ROOT / "demo" / "examples"
+PICTURE_ITERATIONS = (50, 100)
+#: Where Gatys' optimisation starts: the content photo, or white noise as in Johnson et al.'s baseline.
+INITS = ("content", "noise")
+#: Publishable photos never used in training, shipped in the package (public domain / CC0, see its SOURCES.md).
+DEFAULT_PHOTOS = Path(__file__).parent / "assets"
 COUNTING = ("L-BFGS iterations of torch.optim.LBFGS (lr 1, history 100); without line search each iteration "
             "is exactly one loss+gradient evaluation (as in Johnson's neural-style); pixels are projected onto "
             "[0, 1] after every iteration; the loss at n iterations is that of the best image evaluated within "
@@ -252,15 +253,22 @@ def _file_id(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def _training_photo_warning(photo: Path, training: Mapping[str, Any]) -> str | None:
+def _in_training_folder(photo: Path, training: Mapping[str, Any]) -> bool:
     data = training.get("dataset")
-    if not data or not Path(str(data)).is_dir():
+    return bool(data) and Path(str(data)).is_dir() and Path(photo).resolve().is_relative_to(Path(str(data)).resolve())
+
+
+def _training_photo_warning(photo: Path, training: Mapping[str, Any]) -> str | None:
+    if not _in_training_folder(photo, training):
         return None
-    root = Path(str(data)).resolve()
-    if photo.resolve().is_relative_to(root):
-        return (f"{photo} is in the style's training data ({data}): not a held-out photo. "
-                "Training photos may also be research-only: do not publish pictures made from them.")
-    return None
+    held_out = training.get("held_out")
+    if held_out and Path(str(held_out)).is_file():
+        from .data import read_name_list
+
+        if Path(photo).name in read_name_list(str(held_out)):
+            return None  # in the folder, but on the list the training never read
+    return (f"{photo} is in the style's training data ({training.get('dataset')}): not a held-out photo. "
+            "Training photos may also be research-only: do not publish pictures made from them.")
 
 
 def resolve_style_dir(style: str | os.PathLike) -> Path:
@@ -282,14 +290,19 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
                    style_image: str | os.PathLike | None = None, max_photos: int | None = None,
                    device: str | torch.device | None = "cpu", out: str | os.PathLike | None = None,
                    loss_network_path: str | None = None, line_search: bool = False, resume: bool = False,
-                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                   init: str = "content", log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Feed-forward vs Gatys on every photo and size; returns the result dict (also ``out``/eval.json).
 
-    With ``out``, the JSON is rewritten after every photo and size, the output images are kept in
-    ``out/images`` and ``side_by_side_<size>.jpg`` is written per size. ``resume`` reuses and keeps
-    the entries of an earlier eval.json made with the same style, settings and iterations, so a run
-    can be continued after an interruption or extended by more photos or sizes.
+    ``init`` is where Gatys' optimisation starts: ``"content"`` (the photo) or ``"noise"`` (Johnson
+    et al.'s baseline). With ``out``, the JSON is rewritten after every photo and size, the output
+    images are kept in ``out/images`` and ``side_by_side_<size>.jpg`` is written per size, from the
+    photos that are not in the style's training data folder (held-out photos from that folder may
+    be research-only). ``resume`` reuses the Gatys runs of an earlier eval.json made with the same
+    style image, loss settings, start and iterations: only the network is measured again, so a
+    style can be re-evaluated after more training in seconds.
     """
+    if init not in INITS:
+        raise FastNSTError(f"init must be one of {', '.join(INITS)}, not {init!r}.")
     from .stylizer import pick_device
     from .train import hardware_description
 
@@ -301,11 +314,12 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
         log(f"warning: {style_dir}/config.json has no training block; using the default loss settings")
     settings = ObjectiveSettings.from_training(training)
     style_path, style_note = find_style_image(style_dir, training, style_image)
-    files = list_images([str(p) for p in (photos or [DEFAULT_PHOTOS])])
+    files = photo_files(photos)
     if not files:
         raise FastNSTError(f"no photos found in {', '.join(map(str, photos or [DEFAULT_PHOTOS]))}.")
     files = files[:max_photos] if max_photos else files
     warnings = [w for w in (_training_photo_warning(f, training) for f in files) if w]
+    publishable = {str(f) for f in files if not _in_training_folder(f, training)}
     for w in warnings:
         log(f"warning: {w}")
     dev = pick_device(device)
@@ -317,14 +331,14 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
     result: dict[str, Any] = {
         "style": name, "style_dir": str(style_dir), "style_image": str(style_path), "style_image_source": style_note,
         "settings": {**asdict(settings), "style_layers": list(settings.style_layers)},
-        "iterations": iterations, "sizes": list(sizes), "counting": COUNTING, "line_search": line_search,
+        "iterations": iterations, "sizes": list(sizes), "counting": COUNTING, "line_search": line_search, "init": init,
         "device": str(dev), "hardware": hardware_description(), "torch_threads": torch.get_num_threads(),
         "photos": [str(f) for f in files], "warnings": warnings, "runs": [],
     }
     # Iterations are not part of it: a size may be run to fewer iterations (512 px costs 4x) and kept.
-    fingerprint = {k: result[k] for k in ("settings", "line_search")}
+    # Nor are the weights: the Gatys runs do not depend on them (the network is always measured anew).
+    fingerprint = {k: result[k] for k in ("settings", "line_search", "init")}
     fingerprint["style_image"] = _file_id(style_path)
-    fingerprint["weights"] = _file_id(style_dir / "model.safetensors")
     result["fingerprint"] = fingerprint
     out_dir = Path(out) if out else None
     previous = _previous_runs(out_dir, fingerprint) if (out_dir and resume) else {}
@@ -341,10 +355,12 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
     for size in sizes:
         for photo in files:
             key = f"{photo.stem}-{size}"
-            if key in previous and [c["iterations"] for c in previous[key][0]["gatys"]] == iterations:
-                log(f"{key}: reusing the earlier result in {out_dir}/eval.json")
-                continue
-            entry, images = _run_one(model, objective, prepare_photo(photo, size), iterations, dev, line_search, log, key)
+            old = previous.get(key)
+            reuse = old if old and [c["iterations"] for c in old[0]["gatys"]] == iterations else None
+            if reuse:
+                log(f"{key}: reusing the Gatys runs in {out_dir}/eval.json")
+            entry, images = _run_one(model, objective, prepare_photo(photo, size), iterations, dev, line_search, log,
+                                     key, init, reuse)
             done[key] = ({"photo": str(photo), "photo_id": _file_id(photo), "size": size, **entry}, images)
             if out_dir:
                 _save_images(out_dir, key, images)
@@ -355,9 +371,13 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
         style_img = load_image(style_path).convert("RGB")
         rows: dict[int, list[Image.Image]] = {}
         for entry, images in sorted({**previous, **done}.values(), key=lambda r: Path(r[0]["photo"]).name):
+            if entry["photo"] not in publishable:
+                continue
             content = prepare_photo(entry["photo"], entry["size"])
             rows.setdefault(entry["size"], []).append(side_by_side(_picture_row(content, style_img, images, entry)))
         result["pictures"] = []
+        if not rows:
+            log("no side-by-side picture: every photo is in the style's training data folder (may be research-only)")
         for size, pics in sorted(rows.items()):
             path = out_dir / f"side_by_side_{size}.jpg"
             stack_rows(pics).save(path, quality=90)
@@ -368,21 +388,37 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
 
 
 def _run_one(model: TransformerNet, objective: PerceptualObjective, content: torch.Tensor, iterations: list[int],
-             dev: torch.device, line_search: bool, log: Callable[[str], None],
-             key: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+             dev: torch.device, line_search: bool, log: Callable[[str], None], key: str, init: str = "content",
+             reuse: tuple[Mapping[str, Any], Mapping[str, torch.Tensor]] | None = None,
+             ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     y, ff_time = feed_forward(model, content, dev)
     with torch.no_grad():
         ff_loss = objective(y.to(dev), content.to(dev)).as_floats()
     ff = {"loss": ff_loss, "time_s": round(ff_time, 4)}
-    log(f"{key}: feed-forward loss {ff_loss['total']:.4g} in {ff_time:.3f} s")
+    with torch.no_grad():
+        photo_loss = objective(content.to(dev), content.to(dev)).as_floats()
+    log(f"{key}: feed-forward loss {ff_loss['total']:.4g} in {ff_time:.3f} s (the photo: {photo_loss['total']:.4g})")
+    if reuse is not None:
+        gatys_json = list(reuse[0]["gatys"])
+        images = {k: v for k, v in reuse[1].items() if k != "feed_forward"}
+    else:
+        def progress(c: GatysCheckpoint) -> None:
+            log(f"{key}: Gatys {c.iterations:4d} it  loss {c.loss['total']:.4g}  {c.time_s:8.1f} s")
 
-    def progress(c: GatysCheckpoint) -> None:
-        log(f"{key}: Gatys {c.iterations:4d} it  loss {c.loss['total']:.4g}  {c.time_s:8.1f} s")
+        points = gatys(content, objective, iterations, line_search=line_search, progress=progress,
+                       init=noise_image(content) if init == "noise" else None)
+        gatys_json = [p.to_json() for p in points]
+        images = {f"gatys_{p.iterations}": p.image for p in points if p.image is not None}
+    return ({"feed_forward": ff, "content_photo": {"loss": photo_loss}, "gatys": gatys_json, **compare(ff, gatys_json)},
+            {"feed_forward": y, **images})
 
-    points = gatys(content, objective, iterations, line_search=line_search, progress=progress)
-    gatys_json = [p.to_json() for p in points]
-    images = {"feed_forward": y, **{f"gatys_{p.iterations}": p.image for p in points if p.image is not None}}
-    return {"feed_forward": ff, "gatys": gatys_json, **compare(ff, gatys_json)}, images
+
+def noise_image(like: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """The start of Johnson's neural-style with ``-init random``: the ImageNet mean colour plus N(0, 0.001) noise
+    (on the 0-255 scale), i.e. a nearly flat grey-brown image."""
+    g = torch.Generator().manual_seed(seed)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    return (mean + torch.randn(like.shape, generator=g) * (0.001 / 255)).clamp(0, 1)
 
 
 def _save_images(out_dir: Path, key: str, images: Mapping[str, torch.Tensor]) -> None:
@@ -413,6 +449,15 @@ def _previous_runs(out_dir: Path, fingerprint: Mapping[str, Any]) -> dict[str, t
     return found
 
 
+def median_matched(estimates: Sequence[float | None]) -> float | None:
+    """Median of per-photo matched iteration counts; a photo Gatys never matched counts as infinitely many
+    (None when that is the median)."""
+    if not estimates:
+        return None
+    m = statistics.median(math.inf if e is None else float(e) for e in estimates)
+    return None if math.isinf(m) else round(m, 1)
+
+
 def write_json(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -433,8 +478,14 @@ def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                                                            if c["iterations"] == n)},
                         "time_s": statistics.fmean(c["time_s"] for r in rs for c in r["gatys"] if c["iterations"] == n)}
                        for n in counts]
+        estimates = [r.get("matched_estimate") for r in rs]
         summary[str(size)] = {"photos": len(rs), "feed_forward": ff, "gatys": checkpoints, **compare(ff, checkpoints),
-                              "matched_per_photo": [r["matched"] for r in rs]}
+                              "matched_per_photo": [r["matched"] for r in rs],
+                              "matched_estimate_per_photo": estimates,
+                              "matched_median": median_matched(estimates)}
+        if all("content_photo" in r for r in rs):
+            summary[str(size)]["content_photo"] = {
+                "loss": {"total": statistics.fmean(r["content_photo"]["loss"]["total"] for r in rs)}}
     return summary
 
 
@@ -521,11 +572,23 @@ def _fmt_ratio(r: float | None) -> str:
     return "-" if r is None else f"{r:,.0f}x"
 
 
+def _start_label(result: Mapping[str, Any]) -> str:
+    return "noise (start)" if result.get("init") == "noise" else "content photo"
+
+
+def _matched_cell(s: Mapping[str, Any]) -> str:
+    m = s.get("matched_median")
+    last = s["gatys"][-1]["iterations"]
+    median = f"> {last}" if m is None else f"{m:.0f}"
+    per_photo = ", ".join(f"> {last}" if e is None else f"{e:.0f}" for e in s.get("matched_estimate_per_photo", []))
+    return f"**{median}** ({per_photo})" if per_photo else median
+
+
 def markdown_summary(result: Mapping[str, Any]) -> str:
-    """A markdown table of the per-size means (to paste into a model card or README)."""
+    """A markdown table of the per-size results (to paste into a model card or README)."""
     its = result["iterations"]
-    head = (["size", "photos", "feed-forward"] + [f"Gatys {n}" if n else "content photo" for n in its]
-            + ["matched", "time ratio (matched)", "time ratio (most iterations)"])
+    head = (["size", "photos", "network"] + [f"Gatys {n}" if n else _start_label(result) for n in its]
+            + ["matched: median (per photo)", "time ratio (matched)", "time ratio (most iterations)"])
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for size, s in result["summary"].items():
         cells = [f"{size} px", str(s["photos"]),
@@ -533,17 +596,40 @@ def markdown_summary(result: Mapping[str, Any]) -> str:
         by_n = {c["iterations"]: c for c in s["gatys"]}
         cells += [f"{by_n[n]['loss']['total']:.3g}" + (f" ({_fmt_s(by_n[n]['time_s'])})" if n else "")
                   if n in by_n else "not run" for n in its]
-        matched = s["matched"] + (f" (~{s['matched_estimate']:.0f})" if s.get("matched_estimate") else "")
-        cells += [matched, _fmt_ratio(s["time_ratio_matched"]),
+        cells += [_matched_cell(s), _fmt_ratio(s["time_ratio_matched"]),
                   f"{_fmt_ratio(s['time_ratio_last'])} ({s['gatys'][-1]['iterations']})"]
         lines.append("| " + " | ".join(cells) + " |")
+    start = ("white noise (Johnson et al.'s baseline)" if result.get("init") == "noise" else "the content photo")
     note = (f"Loss: the training objective of `{result['style']}` (content + style + TV, loss network "
             f"`{result['settings']['loss_network']}`, loss scaling `{result['settings']['loss_scaling']}`), mean over "
-            f"held-out photos centre-cropped to size x size; Gatys et al.: L-BFGS from the content photo, "
-            f"iterations = loss evaluations. \"matched\": fewest Gatys iterations whose loss is at most the "
-            f"network's (~ interpolated in log-loss; 0: no better than the photo). Times on "
-            f"{result['hardware']} ({result['device']}).")
+            f"{len(result['photos'])} held-out photos centre-cropped to size x size; Gatys et al.: L-BFGS from "
+            f"{start}, iterations = loss evaluations. \"matched\": the Gatys iterations whose loss equals the "
+            f"network's on each photo (interpolated in log-loss; 0: no better than the photo), median over the "
+            f"photos; time ratios on the mean times. Times on {result['hardware']} ({result['device']}).")
     return "\n".join(lines) + "\n\n" + note + "\n"
+
+
+def styles_table(results: Sequence[Mapping[str, Any]], size: int = 256) -> str:
+    """One markdown row per style at ``size``: the table the README shows for every shipped style."""
+    if not results:
+        return ""
+    its = [n for n in results[0]["iterations"] if n]
+    head = ["style", "photos", "network", "photo"] + [f"Gatys {n}" for n in its] + ["matched: median (per photo)",
+                                                                                  "network time", f"Gatys {its[-1]} time"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in results:
+        s = r["summary"].get(str(size))
+        if s is None:
+            continue
+        by_n = {c["iterations"]: c for c in s["gatys"]}
+        photo = s.get("content_photo", by_n.get(0, {})).get("loss", {}).get("total")
+        cells = [f"`{r['style']}`", str(s["photos"]), f"{s['feed_forward']['loss']['total']:.3g}",
+                 f"{photo:.3g}" if photo is not None else "-"]
+        cells += [f"{by_n[n]['loss']['total']:.3g}" if n in by_n else "not run" for n in its]
+        cells += [_matched_cell(s), _fmt_s(s["feed_forward"]["time_s"]),
+                  _fmt_s(by_n[its[-1]]["time_s"]) if its[-1] in by_n else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def format_table(result: Mapping[str, Any]) -> str:
@@ -582,39 +668,77 @@ def _int_list(s: str) -> list[int]:
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "eval", help="compare a style network's loss with Gatys et al.'s optimisation",
+        "eval", help="compare style networks' loss with Gatys et al.'s optimisation",
         description="Quality evaluation after Johnson et al. (2016), Fig. 5: on held-out photos, the training loss "
                     "of the feed-forward output against L-BFGS optimisation of the pixels (Gatys et al.) after "
-                    "50..500 iterations; the matched iteration count, the wall-time ratio and side-by-side pictures.",
-        epilog="example:\n  fastnst eval starry_night --photos demo/examples --sizes 256,512 --out eval/starry_night",
+                    "10..100 iterations; the matched iteration count (median over the photos), the wall-time ratio "
+                    "and side-by-side pictures.",
+        epilog="examples:\n"
+               "  fastnst eval starry_night --photos demo/examples --out eval/starry_night\n"
+               "  fastnst eval all --photos held-out/ --out docs/eval --table docs/eval/README-table.md --resume",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("style", metavar="STYLE", help="embedded style name, style folder or Hub repo id")
+    p.add_argument("styles", metavar="STYLE", nargs="+",
+                   help="embedded style name, style folder or Hub repo id; 'all': every embedded style")
     p.add_argument("--photos", nargs="+", default=None,
-                   help=f"held-out photos: files or folders (default {DEFAULT_PHOTOS.relative_to(REPO_ROOT)})")
-    p.add_argument("--sizes", type=_int_list, default=list(SIZES), help="square sizes in px (default 256,512)")
+                   help="held-out photos: files, folders, or .txt lists of paths (default: the public-domain "
+                        "photos shipped in fastnst/assets)")
+    p.add_argument("--sizes", type=_int_list, default=list(SIZES), help="square sizes in px (default 256)")
     p.add_argument("--iterations", type=_int_list, default=list(GATYS_ITERATIONS),
-                   help="Gatys L-BFGS iteration checkpoints (default 50,100,200,300,500)")
+                   help="Gatys L-BFGS iteration checkpoints (default 10,20,30,50,100)")
+    p.add_argument("--init", choices=INITS, default="content",
+                   help="where Gatys starts: the content photo (default, the harder bar) or white noise "
+                        "(Johnson et al.'s baseline)")
     p.add_argument("--max-photos", type=int, default=None, help="use only the first N photos")
-    p.add_argument("--out", default=None, help="output folder (default eval/STYLE_NAME)")
+    p.add_argument("--out", default=None, help="output folder (default eval/STYLE_NAME; with several styles, "
+                                               "one sub-folder per style)")
+    p.add_argument("--table", default=None, help="also write one markdown table of all the styles to this file")
     p.add_argument("--style-image", default=None,
                    help="the style image trained with (default: the path in the training command, else style.jpg)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps, auto (default cpu)")
     p.add_argument("--loss-network-path", default=None, help="weights file of the loss network (as in training)")
     p.add_argument("--line-search", action="store_true", help="L-BFGS with strong-Wolfe line search (default: none)")
     p.add_argument("--resume", action="store_true",
-                   help="reuse and keep the results of earlier runs in --out (same style and settings): continue an "
-                        "interrupted run, or add sizes/photos (e.g. 512 px with fewer --iterations)")
+                   help="reuse the Gatys runs of earlier runs in --out (same style image, settings and start): only "
+                        "the network is measured again; also continues an interrupted run or adds photos/sizes")
     p.set_defaults(func=_cmd_eval)
 
 
+def photo_files(specs: Sequence[str | os.PathLike] | None) -> list[Path]:
+    """Photos from files, folders and ``.txt`` lists (one path per line, relative to the list; ``#`` comments)."""
+    paths: list[str] = []
+    for spec in specs or [DEFAULT_PHOTOS]:
+        p = Path(spec)
+        if p.suffix == ".txt" and p.is_file():
+            lines = (line.split("#", 1)[0].strip() for line in p.read_text(encoding="utf-8").splitlines())
+            paths += [str(p.parent / line) for line in lines if line]
+        else:
+            paths.append(str(p))
+    return list_images(paths)
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
-    style_dir = resolve_style_dir(args.style)
-    out = Path(args.out) if args.out else Path("eval") / style_dir.name
-    result = evaluate_style(style_dir, args.photos, args.sizes, args.iterations, style_image=args.style_image,
-                            max_photos=args.max_photos, device=args.device, out=out,
-                            loss_network_path=args.loss_network_path, line_search=args.line_search,
-                            resume=args.resume)
-    print(f"style image: {result['style_image']} ({result['style_image_source']})")
-    print(format_table(result))
-    print(f"wrote {out / 'eval.json'}, {out / 'summary.md'}, " + ", ".join(result.get("pictures", [])))
+    from .styles import embedded_styles
+
+    specs = list(embedded_styles()) if args.styles == ["all"] else args.styles
+    results = []
+    for spec in specs:
+        style_dir = resolve_style_dir(spec)
+        if args.out:
+            out = Path(args.out) / style_dir.name if len(specs) > 1 else Path(args.out)
+        else:
+            out = Path("eval") / style_dir.name
+        result = evaluate_style(style_dir, photo_files(args.photos), args.sizes, args.iterations,
+                                style_image=args.style_image, max_photos=args.max_photos, device=args.device, out=out,
+                                loss_network_path=args.loss_network_path, line_search=args.line_search,
+                                resume=args.resume, init=args.init)
+        print(f"{result['style']}: style image {result['style_image']} ({result['style_image_source']})")
+        print(format_table(result))
+        print(f"wrote {out / 'eval.json'}, {out / 'summary.md'}, " + ", ".join(result.get("pictures", [])))
+        results.append(result)
+    if args.table:
+        table = "\n\n".join(styles_table(results, size) for size in args.sizes)
+        Path(args.table).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.table).write_text(table)
+        print(table)
+        print(f"wrote {args.table}")
     return 0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import math
 import os
 import platform
 import random
@@ -22,12 +24,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .data import DEFAULT_DATASET, StreamConfig, crop_resize, make_loader, python_random_state
+from .data import DEFAULT_DATASET, StreamConfig, crop_resize, make_loader, python_random_state, read_name_list
 from .errors import FastNSTError, TrainingError
 from .images import load_image, pil_to_tensor, tensor_to_pil
 from .loss_network import LAYERS, LossNetwork, warn_if_random
 from .objective import PerceptualObjective, style_targets
 from .model import TransformerNet
+from .multistyle import MultiStyleNet
 from .stylizer import cpu_supports_bf16
 
 ASSETS = Path(__file__).parent / "assets"
@@ -39,6 +42,8 @@ class TrainConfig:
     """Everything that defines a training run; saved in every checkpoint and in the style's config.json."""
 
     style_image: str = ""
+    styles: str = ""               # a JSON list of styles trained together in one network (instead of --style-image)
+    init_from: str = ""            # warm start: a style (folder, embedded name, Hub id) or a folder of style folders
     output_dir: str = "styles/my-style"
     # style metadata (goes into config.json's "style" block and the model card)
     name: str = ""
@@ -50,6 +55,7 @@ class TrainConfig:
     data: str = DEFAULT_DATASET
     data_description: str = ""     # for the model card: what the content images are (a local folder says nothing)
     split: str = "train"
+    exclude_list: str = ""         # a file of photo names never trained on (the held-out evaluation split)
     image_column: str = "image"
     image_size: int = 256
     shuffle_buffer: int = 1000
@@ -71,6 +77,8 @@ class TrainConfig:
     num_residual: int = 5
     input_skip: bool = False
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # constant | cosine (decays to lr_final_ratio x lr at the last step)
+    lr_final_ratio: float = 0.1
     batch_size: int = 4
     steps: int = 40_000
     seed: int = 0
@@ -169,9 +177,77 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def load_style_target(cfg: TrainConfig, loss_net: LossNetwork, device: torch.device) -> dict[str, torch.Tensor]:
+@dataclass(frozen=True)
+class StyleEntry:
+    """One painting to train: its image and the metadata written to config.json and the model card."""
+
+    image: str
+    name: str = ""
+    title: str = ""
+    artist: str = ""
+    year: str = ""
+    licence: str = ""
+
+    def metadata(self) -> dict[str, str]:
+        name = self.name or Path(self.image).stem
+        return {k: v for k, v in dict(name=name, title=self.title, artist=self.artist, year=self.year,
+                                      licence=self.licence).items() if v}
+
+
+def style_entries(cfg: TrainConfig) -> list[StyleEntry]:
+    """The styles a run trains: those of the ``--styles`` JSON list, else the one ``--style-image``."""
+    if not cfg.styles:
+        return [StyleEntry(cfg.style_image, cfg.name, cfg.title, cfg.artist, cfg.year, cfg.licence)]
+    try:
+        items = json.loads(Path(cfg.styles).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise TrainingError(f"--styles {cfg.styles}: cannot read a JSON list of styles ({e}).") from None
+    known = {f.name for f in dataclasses.fields(StyleEntry)}
+    if not isinstance(items, list) or not items or not all(isinstance(i, dict) and "image" in i for i in items):
+        raise TrainingError(f"--styles {cfg.styles}: must be a JSON list of objects, each with an \"image\".")
+    entries = [StyleEntry(**{k: str(v) for k, v in i.items() if k in known}) for i in items]
+    names = [e.metadata()["name"] for e in entries]
+    if len(set(names)) != len(names):
+        raise TrainingError(f"--styles {cfg.styles}: style names must be unique ({', '.join(names)}).")
+    return entries
+
+
+def load_style_target(image: str, cfg: TrainConfig, loss_net: LossNetwork, device: torch.device) -> dict[str, torch.Tensor]:
     """Gram matrices of the style image at ``style_size`` (computed once)."""
-    return style_targets(cfg.style_image, loss_net, cfg.style_layers, cfg.style_size, device)
+    return style_targets(image, loss_net, cfg.style_layers, cfg.style_size, device)
+
+
+def build_model(cfg: TrainConfig, entries: list[StyleEntry]) -> TransformerNet | MultiStyleNet:
+    """The network to train: one style, or several sharing their convolutions; warm-started by ``--init-from``."""
+    base = TransformerNet(channels=cfg.channels, num_residual=cfg.num_residual, input_skip=cfg.input_skip)
+    if not cfg.init_from:
+        return base if len(entries) == 1 else MultiStyleNet(base, len(entries))
+    init = Path(cfg.init_from)
+    if init.is_dir() and not (init / "config.json").is_file():
+        # a folder of style folders (e.g. fastnst/embedded): each style from its namesake, new ones from the first
+        names = [e.metadata()["name"] for e in entries]
+        given = [_load_init(str(init / n)) if (init / n / "config.json").is_file() else None for n in names]
+        if not any(given):
+            raise TrainingError(f"--init-from {init}: holds no style folder named like a style of this run "
+                                f"({', '.join(names)}).")
+    else:  # one style (folder, embedded name or Hub id): every style starts from it
+        given = [_load_init(cfg.init_from)] * len(entries)
+    joint = MultiStyleNet.from_styles(given, like=base)
+    return joint if len(entries) > 1 else joint.export(0)
+
+
+def _load_init(spec: str) -> TransformerNet:
+    from .styles import resolve_style
+
+    return TransformerNet.from_pretrained(resolve_style(spec))
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The learning rate at ``step`` (0-based): constant, or a cosine decay to ``lr_final_ratio * lr``."""
+    if cfg.lr_schedule == "constant" or cfg.steps <= 1:
+        return cfg.lr
+    progress = min(1.0, step / (cfg.steps - 1))
+    return cfg.lr * (cfg.lr_final_ratio + (1 - cfg.lr_final_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def validation_batch(cfg: TrainConfig) -> torch.Tensor:
@@ -185,8 +261,9 @@ def validation_batch(cfg: TrainConfig) -> torch.Tensor:
 
 def train(cfg: TrainConfig) -> Path:
     """Train one style; returns the finished style folder (rank 0) or the output dir (other ranks)."""
-    if not cfg.style_image:
-        raise TrainingError("no style image: pass --style-image painting.jpg.")
+    if not cfg.style_image and not cfg.styles:
+        raise TrainingError("no style image: pass --style-image painting.jpg (or --styles list.json).")
+    entries = style_entries(cfg)
     rank, world, local = setup_distributed()
     master = rank == 0
     out = Path(cfg.output_dir)
@@ -203,22 +280,23 @@ def train(cfg: TrainConfig) -> Path:
 
     loss_net = LossNetwork(cfg.loss_network, path=cfg.loss_network_path or None,
                            layers=tuple(set(cfg.style_layers) | {cfg.content_layer})).to(device)
-    style_grams = load_style_target(cfg, loss_net, device)
-    objective = PerceptualObjective(loss_net, style_grams, cfg)
+    objectives = [PerceptualObjective(loss_net, load_style_target(e.image, cfg, loss_net, device), cfg) for e in entries]
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    model = TransformerNet(channels=cfg.channels, num_residual=cfg.num_residual, input_skip=cfg.input_skip)
-    model = model.to(device).train()
+    model = build_model(cfg, entries).to(device).train()
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     loss_net = loss_net.to(memory_format=memory_format)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    # fp16 gradients underflow without loss scaling (bf16 has fp32's range and needs none)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     net: torch.nn.Module = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
     step_fn = torch.compile(net) if cfg.compile else net
 
     stream = StreamConfig(source=cfg.data, split=cfg.split, image_column=cfg.image_column, image_size=cfg.image_size,
-                          shuffle_buffer=cfg.shuffle_buffer, seed=cfg.seed)
+                          shuffle_buffer=cfg.shuffle_buffer, seed=cfg.seed,
+                          exclude=read_name_list(cfg.exclude_list) if cfg.exclude_list else frozenset())
     loader = make_loader(stream, cfg.batch_size, cfg.num_workers, rank, world, pin_memory=device.type == "cuda")
 
     start, history, wall_before = 0, [], 0.0
@@ -227,6 +305,8 @@ def train(cfg: TrainConfig) -> Path:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        if "scaler" in ckpt:
+            scaler.load_state_dict(ckpt["scaler"])
         loader.load_state_dict(ckpt["loader"][rank])
         set_rng_state(ckpt["rng"][rank])
         start, history = ckpt["step"], ckpt["history"]
@@ -249,9 +329,10 @@ def train(cfg: TrainConfig) -> Path:
     t0, images_done = time.time(), 0
     for step in range(start, cfg.steps):
         x = next(batches)["image"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
+        k = step % len(entries)  # several styles: one style per batch, in turn
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            y = step_fn(x)
-            content, style, tv = objective(y, x)
+            y = step_fn(x, k) if len(entries) > 1 else step_fn(x)
+            content, style, tv = objectives[k](y, x)
             loss = content + style + tv
         terms = torch.stack([content.detach(), style.detach(), tv.detach()]).float()
         if world > 1:
@@ -261,14 +342,17 @@ def train(cfg: TrainConfig) -> Path:
                 f"loss became non-finite at step {step} (content, style, tv = {terms.tolist()}). "
                 f"The last good checkpoint is kept in {ckpt_path}. Lower --lr or --style-weight, or use --precision fp32."
             )
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, step)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
 
         done = step + 1
         images_done += cfg.batch_size * world
         c, s, t = terms.tolist()
-        history.append([done, c, s, t])
+        history.append([done, c, s, t, k])
         if master:
             rate = images_done / max(1e-9, time.time() - t0)
             bar.set_postfix(img_s=f"{rate:.1f}", content=f"{c:.3g}", style=f"{s:.3g}", tv=f"{t:.3g}", refresh=False)
@@ -279,7 +363,7 @@ def train(cfg: TrainConfig) -> Path:
             if done % cfg.sample_every == 0 or done == cfg.steps:
                 save_samples(model, val, out / "samples" / f"step_{done:06d}.jpg", writer, done)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            save_checkpoint(cfg, model, optimizer, loader, history, done, ckpt_path, world, master,
+            save_checkpoint(cfg, model, optimizer, scaler, loader, history, done, ckpt_path, world, master,
                             wall_before + time.time() - t0)
     bar.close()
     wall = wall_before + time.time() - t0
@@ -289,7 +373,7 @@ def train(cfg: TrainConfig) -> Path:
         dist.destroy_process_group()
         return out
     writer.close()
-    folder = finish_style(cfg, model, history, wall, start)
+    folder = finish_styles(cfg, entries, model, history, wall, start)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
@@ -300,7 +384,8 @@ def train(cfg: TrainConfig) -> Path:
     return folder
 
 
-def save_checkpoint(cfg: TrainConfig, model: TransformerNet, optimizer: torch.optim.Optimizer, loader: Any,
+def save_checkpoint(cfg: TrainConfig, model: TransformerNet | MultiStyleNet, optimizer: torch.optim.Optimizer,
+                    scaler: torch.amp.GradScaler, loader: Any,
                     history: list, step: int, path: Path, world: int, master: bool, wall_time_s: float) -> None:
     """Model, optimizer, step, RNG and data-stream state of every rank, written atomically by rank 0."""
     local = {"loader": loader.state_dict(), "rng": rng_state()}
@@ -310,22 +395,44 @@ def save_checkpoint(cfg: TrainConfig, model: TransformerNet, optimizer: torch.op
         dist.all_gather_object(gathered, local)
     if master:
         atomic_save({"config": dataclasses.asdict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scaler": scaler.state_dict(),
                      "step": step, "history": history, "wall_time_s": wall_time_s, "loader": [g["loader"] for g in gathered],
                      "rng": [g["rng"] for g in gathered]}, path)
 
 
 @torch.no_grad()
-def save_samples(model: TransformerNet, val: torch.Tensor, path: Path, writer: Any, step: int) -> None:
+def save_samples(model: TransformerNet | MultiStyleNet, val: torch.Tensor, path: Path, writer: Any, step: int) -> None:
+    """Each validation image beside its stylization (several styles: the first image in every style)."""
     model.eval()
-    y = model(val).float().clamp(0, 1)
+    if isinstance(model, MultiStyleNet):
+        outs = [model(val[:1], k).float().clamp(0, 1) for k in range(model.num_styles)]
+        rows = [torch.cat([val[0].float().cpu(), o[0].cpu()], dim=2) for o in outs]
+    else:
+        y = model(val).float().clamp(0, 1)
+        rows = [torch.cat([v, o], dim=2) for v, o in zip(val.float().cpu(), y.cpu())]
     model.train()
-    grid = torch.cat([torch.cat([v, o], dim=2) for v, o in zip(val.float().cpu(), y.cpu())], dim=1)
+    grid = torch.cat(rows, dim=1)
     writer.add_image("samples", grid, step)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensor_to_pil(grid).save(path, quality=90)
 
 
-def finish_style(cfg: TrainConfig, model: TransformerNet, history: list, wall: float, start: int) -> Path:
+def finish_styles(cfg: TrainConfig, entries: list[StyleEntry], model: TransformerNet | MultiStyleNet, history: list,
+                  wall: float, start: int) -> Path:
+    """Write the finished style folder(s): the output folder itself, or one sub-folder per style of a joint run."""
+    if not isinstance(model, MultiStyleNet):
+        return finish_style(cfg, model, history, wall, start)
+    names = [e.metadata()["name"] for e in entries]
+    joint = {"styles_trained_together": names, "steps_per_style": cfg.steps // len(entries)}
+    for k, e in enumerate(entries):
+        own = dataclasses.replace(cfg, style_image=e.image, name=names[k], title=e.title, artist=e.artist,
+                                  year=e.year, licence=e.licence, output_dir=str(Path(cfg.output_dir) / names[k]))
+        finish_style(own, model.export(k), [h for h in history if h[4] == k], wall, start, joint)
+    return Path(cfg.output_dir)
+
+
+def finish_style(cfg: TrainConfig, model: TransformerNet, history: list, wall: float, start: int,
+                 extra: dict[str, Any] | None = None) -> Path:
     """Write the style folder in the Hub layout: weights, config, style.jpg, example.jpg, model card."""
     from .stylizer import Stylizer, save_image
 
@@ -336,15 +443,17 @@ def finish_style(cfg: TrainConfig, model: TransformerNet, history: list, wall: f
     training = {
         "command": cfg.command or "fastnst train " + " ".join(_config_to_argv(cfg)),
         "dataset": cfg.data, **({"dataset_description": cfg.data_description} if cfg.data_description else {}),
-        "split": cfg.split, "steps": cfg.steps, "batch_size": cfg.batch_size,
+        "split": cfg.split, **({"held_out": cfg.exclude_list} if cfg.exclude_list else {}),
+        **({"init_from": cfg.init_from} if cfg.init_from else {}), "steps": cfg.steps, "batch_size": cfg.batch_size,
         "image_size": cfg.image_size, "style_size": cfg.style_size, "loss_network": cfg.loss_network,
         "content_layer": cfg.content_layer, "style_layers": list(cfg.style_layers),
         "content_weight": cfg.content_weight, "style_weight": cfg.style_weight, "tv_weight": cfg.tv_weight,
         "loss_scaling": cfg.loss_scaling,
-        "lr": cfg.lr, "seed": cfg.seed, "precision": cfg.precision,
+        "lr": cfg.lr, "lr_schedule": cfg.lr_schedule, "lr_final_ratio": cfg.lr_final_ratio, "seed": cfg.seed,
+        "precision": cfg.precision,
         "wall_time_s": round(wall, 1), "resumed_from_step": start or None,
         "hardware": hardware_description(), "final_losses": final,
-        "fastnst_version": _version(), "torch_version": torch.__version__,
+        "fastnst_version": _version(), "torch_version": torch.__version__, **(extra or {}),
     }
     style = {k: v for k, v in dict(name=name, title=cfg.title, artist=cfg.artist, year=cfg.year,
                                    licence=cfg.licence).items() if v}
@@ -426,6 +535,10 @@ def validate_config(cfg: TrainConfig) -> None:
         problems.append(f"unknown layers {sorted(unknown - set(LAYERS))}; choose from {', '.join(LAYERS)}")
     if cfg.precision not in ("auto", "fp32", "bf16", "fp16"):
         problems.append("--precision must be auto, fp32, bf16 or fp16")
+    if cfg.lr_schedule not in ("constant", "cosine"):
+        problems.append("--lr-schedule must be constant or cosine")
+    if not 0 < cfg.lr_final_ratio <= 1:
+        problems.append("--lr-final-ratio must be in (0, 1]")
     if cfg.loss_scaling not in ("relative", "paper"):
         problems.append("--loss-scaling must be relative or paper")
     if cfg.save_dtype not in ("fp16", "fp32"):

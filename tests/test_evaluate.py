@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,11 @@ import torch
 from PIL import Image
 
 from conftest import smooth_image
-from fastnst import TransformerNet
+from fastnst import FastNSTError, TransformerNet
 from fastnst.cli import main as cli_main
 from fastnst.evaluate import (_training_photo_warning, compare, evaluate_style, gatys, label_height,
-                              markdown_summary, matched_estimate, matched_iterations, picture_iterations, side_by_side)
+                              markdown_summary, matched_estimate, matched_iterations, median_matched, noise_image,
+                              photo_files, picture_iterations, side_by_side, styles_table)
 from fastnst.losses import feature_loss, gram_matrix, relative_layer_weights, style_loss, total_variation
 from fastnst.objective import ObjectiveSettings, PerceptualObjective
 from fastnst.train import TrainConfig, train
@@ -103,7 +105,7 @@ def test_trainer_and_evaluator_share_the_objective(tmp_path, photos, style_image
         folder = train(cfg)
     assert len(calls) == 2
     ckpt = torch.load(folder / "checkpoint.pt", weights_only=True)
-    for (_, *logged), (_, _, terms) in zip(ckpt["history"], calls):
+    for (_, *logged, _), (_, _, terms) in zip(ckpt["history"], calls):
         assert logged == pytest.approx(terms, rel=1e-6)
     training = json.loads((folder / "config.json").read_text())["training"]
     obj = _objective(ObjectiveSettings.from_training(training), style_image, seed=cfg.seed)
@@ -151,7 +153,8 @@ def test_matched_iterations_logic():
     assert c["matched"] == "100" and c["time_ratio_matched"] == 200 and c["time_ratio_last"] == 1000
     c = compare({"loss": {"total": 0.1}, "time_s": 0.05}, pts)
     assert c["matched"] == "> 500" and c["matched_iterations"] is None and c["time_ratio_matched"] is None
-    assert picture_iterations([50, 100, 200, 300, 500]) == [100, 500]
+    assert picture_iterations([50, 100, 200, 300, 500]) == [50, 100]
+    assert picture_iterations([0, 10, 20, 30, 50, 100]) == [50, 100]
     assert picture_iterations([2, 3]) == [3]
 
 
@@ -182,7 +185,8 @@ def test_evaluate_style_result(eval_style, photos, tmp_path):
     s = result["summary"]["32"]
     assert s["photos"] == 1 and s["matched_per_photo"] == [run["matched"]]
     md = markdown_summary(result)
-    assert md.startswith("| size | photos | feed-forward | content photo | Gatys 2 | Gatys 4 |") and "| 32 px | 1 |" in md
+    assert md.startswith("| size | photos | network | content photo | Gatys 2 | Gatys 4 |") and "| 32 px | 1 |" in md
+    assert run["content_photo"]["loss"]["total"] == pytest.approx(run["gatys"][0]["loss"]["total"])  # 0 its = the photo
 
 
 def test_cli_eval_end_to_end(eval_style, photos, style_image, tmp_path, capsys):
@@ -202,13 +206,13 @@ def test_cli_eval_end_to_end(eval_style, photos, style_image, tmp_path, capsys):
     # --resume reuses every finished photo/size instead of optimising again
     assert cli_main(argv + ["--resume"]) == 0
     err = capsys.readouterr().err
-    assert err.count("reusing the earlier result") == 4 and "Gatys" not in err
-    assert json.loads((out / "eval.json").read_text())["runs"] == result["runs"]
+    assert err.count("reusing the Gatys runs") == 4 and " it  loss" not in err
+    assert _gatys_only(json.loads((out / "eval.json").read_text())["runs"]) == _gatys_only(result["runs"])
     # ... and keeps them when another size is added, run to fewer iterations (as 512 px, which costs 4x)
     assert cli_main(argv[:4] + ["--sizes", "48", "--max-photos", "1", "--iterations", "2"] + argv[8:] + ["--resume"]) == 0
     merged = json.loads((out / "eval.json").read_text())
     assert len(merged["runs"]) == 5 and merged["sizes"] == [32, 40, 48] and set(merged["summary"]) == {"32", "40", "48"}
-    assert merged["runs"][:4] == result["runs"] and (out / "side_by_side_48.jpg").is_file()
+    assert _gatys_only(merged["runs"][:4]) == _gatys_only(result["runs"]) and (out / "side_by_side_48.jpg").is_file()
     assert [c["iterations"] for c in merged["summary"]["48"]["gatys"]] == [0, 2] and merged["iterations"] == [0, 2, 3]
     md = (out / "summary.md").read_text()
     assert md.count("px |") == 3 and md.split("| 48 px |")[1].split("\n")[0].count("not run") == 1
@@ -217,5 +221,70 @@ def test_cli_eval_end_to_end(eval_style, photos, style_image, tmp_path, capsys):
     assert cli_main(argv[:4] + ["--sizes", "48", "--max-photos", "1"] + argv[6:] + ["--resume"]) == 0
     assert "reusing" not in capsys.readouterr().err
     again = json.loads((out / "eval.json").read_text())
-    assert [c["iterations"] for c in again["summary"]["48"]["gatys"]] == [0, 2, 3] and again["runs"][:4] == result["runs"]
+    assert [c["iterations"] for c in again["summary"]["48"]["gatys"]] == [0, 2, 3]
+    assert _gatys_only(again["runs"][:4]) == _gatys_only(result["runs"])
     assert cli_main(["eval", str(eval_style), "--photos", str(tmp_path / "none")]) == 1
+
+
+def _gatys_only(runs):
+    return [(r["photo"], r["size"], r["gatys"]) for r in runs]
+
+
+def test_median_matched_counts_unmatched_photos_as_more():
+    assert median_matched([10.0, 30.0, 20.0]) == 20.0
+    assert median_matched([10.0, None, None]) is None          # most photos beyond the longest run
+    assert median_matched([5.0, 50.0, None, 7.0]) == pytest.approx(28.5)
+    assert median_matched([]) is None
+
+
+def test_resume_after_retraining_measures_only_the_network(eval_style, photos, tmp_path, capsys):
+    """The Gatys runs do not depend on the weights: a retrained style reuses them, and its new loss is reported."""
+    style = tmp_path / "style"
+    shutil.copytree(eval_style, style)
+    out = tmp_path / "eval"
+    argv = ["eval", str(style), "--photos", str(photos), "--sizes", "32", "--iterations", "2,3", "--out", str(out),
+            "--max-photos", "1"]
+    assert cli_main(argv) == 0
+    first = json.loads((out / "eval.json").read_text())
+    model = TransformerNet.from_pretrained(style)
+    with torch.no_grad():
+        model.decoder[-1][1].bias.add_(0.3)  # "more training": other weights, another output
+    model.save_pretrained(style)
+    capsys.readouterr()
+    assert cli_main(argv + ["--resume"]) == 0
+    assert "reusing the Gatys runs" in capsys.readouterr().err
+    second = json.loads((out / "eval.json").read_text())
+    assert _gatys_only(second["runs"]) == _gatys_only(first["runs"])
+    assert second["runs"][0]["feed_forward"]["loss"]["total"] != first["runs"][0]["feed_forward"]["loss"]["total"]
+
+
+def test_noise_start_and_held_out_photos(eval_style, photos, tmp_path):
+    noise = noise_image(torch.zeros(1, 3, 8, 8))
+    assert noise.shape == (1, 3, 8, 8) and 0 < float(noise.std(dim=(2, 3)).max()) < 1e-4
+    assert noise.mean(dim=(0, 2, 3)).tolist() == pytest.approx([0.485, 0.456, 0.406], abs=1e-4)
+    result = evaluate_style(eval_style, [photos], sizes=(32,), iterations=(2,), max_photos=1, init="noise",
+                            log=lambda s: None, out=tmp_path / "noise")
+    run = result["runs"][0]
+    assert run["gatys"][0]["loss"]["total"] > run["content_photo"]["loss"]["total"]  # noise is far worse than the photo
+    assert "noise (start)" in (tmp_path / "noise" / "summary.md").read_text()
+    with pytest.raises(FastNSTError, match="init"):
+        evaluate_style(eval_style, [photos], sizes=(32,), iterations=(2,), init="zeros", log=lambda s: None)
+    # a photo inside the training folder is held out when the training's list names it; never pictured
+    held = tmp_path / "held.txt"
+    held.write_text("a.png\n")
+    assert _training_photo_warning(photos / "a.png", {"dataset": str(photos), "held_out": str(held)}) is None
+    assert _training_photo_warning(photos / "b.png", {"dataset": str(photos), "held_out": str(held)})
+    config = json.loads((eval_style / "config.json").read_text())
+    style = tmp_path / "trained-here"
+    shutil.copytree(eval_style, style)
+    config["training"].update(dataset=str(photos), held_out=str(held))
+    (style / "config.json").write_text(json.dumps(config))
+    lst = tmp_path / "photos.txt"
+    lst.write_text(f"# held-out\n{photos / 'a.png'}\n")
+    assert photo_files([lst]) == [photos / "a.png"]
+    result = evaluate_style(style, photo_files([lst]), sizes=(32,), iterations=(2,), log=lambda s: None,
+                            out=tmp_path / "held")
+    assert result["warnings"] == [] and result["pictures"] == []
+    assert not (tmp_path / "held" / "side_by_side_32.jpg").exists()
+    table = styles_table([result, result], 32)
+    assert table.count("\n") == 4 and table.startswith("| style | photos | network | photo | Gatys 2 |")

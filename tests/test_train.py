@@ -129,7 +129,7 @@ def test_losses_decrease_on_a_fixed_batch(photo_dir, style_image, monkeypatch, t
                       steps=20, **{**TINY, "lr": 1e-2, "checkpoint_every": 100})
     train(cfg)
     ckpt = torch.load(tmp_path / "out" / "checkpoint.pt", weights_only=True)
-    totals = [c + s + t for _, c, s, t in ckpt["history"]]
+    totals = [c + s + t for _, c, s, t, _ in ckpt["history"]]
     assert sum(totals[-3:]) / 3 < 0.5 * sum(totals[:3]) / 3
 
 
@@ -321,3 +321,31 @@ def test_killed_during_checkpoint_writes_resumes(photo_dir, style_image, tmp_pat
     done = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 40
+
+
+def test_fp16_training_scales_the_loss(photo_dir, style_image, tmp_path):
+    """fp16 autocast needs a GradScaler (small gradients underflow otherwise); bf16 and fp32 need none."""
+    cfg = TrainConfig(style_image=str(style_image), data=str(photo_dir), output_dir=str(tmp_path / "fp16"), steps=2,
+                      **{**TINY, "precision": "fp16", "channels_last": False})
+    with pytest.warns(UserWarning):
+        train(cfg)
+    ckpt = torch.load(tmp_path / "fp16" / "checkpoint.pt", weights_only=True)
+    assert ckpt["scaler"].get("scale", 0) > 1  # an active scaler, saved for --resume
+    cfg32 = dataclasses.replace(cfg, output_dir=str(tmp_path / "fp32"), precision="fp32")
+    with pytest.warns(UserWarning):
+        train(cfg32)
+    assert torch.load(tmp_path / "fp32" / "checkpoint.pt", weights_only=True)["scaler"] == {}
+
+
+def test_cosine_learning_rate_schedule():
+    from fastnst.train import learning_rate
+
+    cfg = TrainConfig(lr=1e-3, steps=101, lr_schedule="cosine", lr_final_ratio=0.1)
+    assert learning_rate(cfg, 0) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 50) == pytest.approx(0.55e-3)
+    assert learning_rate(cfg, 100) == pytest.approx(1e-4)
+    assert learning_rate(dataclasses.replace(cfg, lr_schedule="constant"), 100) == 1e-3
+    with pytest.raises(TrainingError, match="lr-schedule"):
+        from fastnst.train import validate_config
+
+        validate_config(dataclasses.replace(cfg, lr_schedule="step"))
