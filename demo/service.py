@@ -163,6 +163,11 @@ class DeviceBatcher:
         self._pending: dict[Any, list[_Job]] = {}
         self.batch_sizes: deque[int] = deque(maxlen=1000)
 
+    def waiting(self, key: Any) -> int:
+        """How many requests with ``key`` wait for the device now."""
+        with self._mutex:
+            return len(self._pending.get(key, []))
+
     def run(self, key: Any, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         job = _Job(x, fn)
         with self._mutex:

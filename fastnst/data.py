@@ -89,6 +89,7 @@ class ImageStream(torch.utils.data.IterableDataset):
         self._current = None
         self._resume: dict[str, Any] | None = None
         self._rng = random.Random(cfg.seed + 1000 * rank)
+        self._rng_restored = False
 
     @property
     def num_shards(self) -> int:
@@ -113,8 +114,12 @@ class ImageStream(torch.utils.data.IterableDataset):
         self._resume = state
         self.epoch, self.skipped, self.seen = state["epoch"], state["skipped"], state["seen"]
         self._rng.setstate(python_random_state(state["rng"]))
+        self._rng_restored = True
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        worker = torch.utils.data.get_worker_info()
+        if worker is not None and not self._rng_restored:  # each worker its own crops (a copy would repeat them)
+            self._rng = random.Random(self.cfg.seed + 1000 * self.rank + 1_000_003 * (worker.id + 1))
         while True:
             self._current = self.epoch_dataset(self.epoch)
             self._current.state_dict()  # start tracking the position (datasets only does so once asked)

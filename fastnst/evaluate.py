@@ -689,8 +689,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                    help="where Gatys starts: the content photo (default, the harder bar) or white noise "
                         "(Johnson et al.'s baseline)")
     p.add_argument("--max-photos", type=int, default=None, help="use only the first N photos")
-    p.add_argument("--out", default=None, help="output folder (default eval/STYLE_NAME; with several styles, "
-                                               "one sub-folder per style)")
+    p.add_argument("--out", default=None, help="output folder (default eval/STYLE_NAME; with several styles or "
+                                               "--table, one sub-folder per style)")
     p.add_argument("--table", default=None, help="also write one markdown table of all the styles to this file")
     p.add_argument("--style-image", default=None,
                    help="the style image trained with (default: the path in the training command, else style.jpg)")
@@ -724,7 +724,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for spec in specs:
         style_dir = resolve_style_dir(spec)
         if args.out:
-            out = Path(args.out) / style_dir.name if len(specs) > 1 else Path(args.out)
+            out = Path(args.out) / style_dir.name if len(specs) > 1 or args.table else Path(args.out)
         else:
             out = Path("eval") / style_dir.name
         result = evaluate_style(style_dir, photo_files(args.photos), args.sizes, args.iterations,

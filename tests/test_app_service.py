@@ -85,7 +85,10 @@ def test_batcher_merges_concurrent_requests_and_keeps_them_apart():
     batcher = DeviceBatcher(max_batch=8)
     gate = threading.Event()
 
+    started = threading.Event()
+
     def slow_double(x):
+        started.set()
         gate.wait(5)
         return x * 2
 
@@ -96,11 +99,14 @@ def test_batcher_merges_concurrent_requests_and_keeps_them_apart():
 
     first = threading.Thread(target=submit, args=(0,))
     first.start()
-    time.sleep(0.1)                             # the first request holds the device...
+    assert started.wait(5)                      # the first request holds the device...
     others = [threading.Thread(target=submit, args=(i,)) for i in range(1, 6)]
     for t in others:
         t.start()
-    time.sleep(0.2)                             # ...while five more pile up
+    deadline = time.monotonic() + 10            # ...while five more pile up (waited for, not slept on)
+    while batcher.waiting("k") < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert batcher.waiting("k") == 5
     gate.set()
     for t in [first, *others]:
         t.join(5)

@@ -148,3 +148,12 @@ def test_single_style_warm_start_and_bad_inputs(photo_dir, styles_json, tmp_path
     with pytest.raises(TrainingError, match="no style folder named"), pytest.warns(UserWarning):
         train(TrainConfig(styles=str(styles_json), data=str(photo_dir), output_dir=str(tmp_path / "z"), steps=1,
                           init_from=str(tmp_path), **TINY))
+
+
+def test_only_selects_styles_of_the_list(styles_json):
+    from fastnst.train import style_entries
+
+    names = [e.metadata()["name"] for e in style_entries(TrainConfig(styles=str(styles_json), only=("green", "red")))]
+    assert names == ["red", "green"]  # the list's order
+    with pytest.raises(TrainingError, match="purple"):
+        style_entries(TrainConfig(styles=str(styles_json), only=("purple",)))

@@ -96,7 +96,10 @@ def test_follows_the_networks_weights_unless_frozen():
 def test_stylizer_runs_the_subpixel_form_sharing_the_model():
     s = Stylizer(trained_like(), device="cpu", precision="fp32")
     assert isinstance(s.net, SubpixelNet) and s.net.encoder is s.model.encoder
-    assert not any(True for _ in s.net.decoder.parameters(recurse=False))
+    # the sub-pixel form holds no parameter of its own: every one is a parameter of the model itself
+    model_params = {id(p) for p in s.model.parameters()}
+    assert all(id(p) in model_params for p in s.net.parameters())
+    assert {id(p) for p in s.net.parameters()} == model_params
 
 
 def test_tiles_replay_recorded_statistics_through_the_subpixel_form():

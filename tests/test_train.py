@@ -349,3 +349,24 @@ def test_cosine_learning_rate_schedule():
         from fastnst.train import validate_config
 
         validate_config(dataclasses.replace(cfg, lr_schedule="step"))
+
+
+def test_dataloader_workers_crop_differently(tmp_path):
+    """Each worker process gets its own crop RNG (a copied one made every worker crop identically)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fastnst.data import make_loader
+
+    buf = io.BytesIO()
+    smooth_image(160, 80, seed=3).save(buf, format="PNG")
+    for i in range(2):  # two shards holding the same picture: one per worker
+        pq.write_table(pa.table({"image": [{"bytes": buf.getvalue(), "path": f"same{i}.png"}]}), tmp_path / f"s{i}.parquet")
+    loader = make_loader(StreamConfig(source=str(tmp_path), image_size=32, shuffle_buffer=1, seed=0), batch_size=1,
+                         num_workers=2)
+    assert loader.num_workers == 2
+    it = iter(loader)
+    crops = [next(it)["image"][0] for _ in range(6)]  # workers take turns: pairs are the same epoch of each
+    assert any(not torch.equal(crops[i], crops[i + 1]) for i in range(0, 6, 2))

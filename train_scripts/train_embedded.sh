@@ -1,29 +1,29 @@
 #!/usr/bin/env bash
-# Trains the embedded styles shipped in fastnst/embedded/ (CPU, offline, ../shared/data/photos).
-# Usage: [EXTRA_FLAGS="--resume"] bash train_scripts/train_embedded.sh [STEPS] [NAME...]
-# The shipped styles: 2500 steps of the cpu-small preset each (about 25 min on 2 free cores), trained
-# in legs with --resume (exact resume: the same as one run); their model cards record the exact command.
+# Trains the styles shipped in fastnst/embedded/ (CPU, offline, ../shared/data/photos minus the
+# held-out photos of train_scripts/holdout_photos.txt) and copies them into the package.
+#
+# Usage: [EXTRA_FLAGS="--resume"] bash train_scripts/train_embedded.sh STEPS GROUP NAME [NAME...]
+#   trains the named styles of train_scripts/embedded_styles.json together in one network
+#   (conditional instance norm, `--styles`), exported as one ordinary style folder each, into
+#   out/GROUP/NAME and fastnst/embedded/NAME. The shipped styles were trained as two groups, one
+#   single-threaded process each at the same time (see their model cards for the exact commands):
+#     bash train_scripts/train_embedded.sh 5000 a starry_night great_wave the_scream composition_vii udnie
+#     bash train_scripts/train_embedded.sh 5000 b shipwreck woman_with_hat water_lilies contrast_of_forms
+#   To continue in a later sitting from the committed weights (no checkpoint needed):
+#     EXTRA_FLAGS="--init-from fastnst/embedded" bash train_scripts/train_embedded.sh 3000 a2 starry_night ...
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${1:-2500}
-shift || true
-ONLY=" ${*:-starry_night great_wave the_scream composition_vii} "
+STEPS=$1 GROUP=$2
+shift 2
+ONLY=$(IFS=,; echo "$*")
 PHOTOS=${PHOTOS:-../shared/data/photos}
-STYLES=${STYLES:-../shared/data/styles}
 PY=${PY:-.venv/bin/python}
 
-train() {  # name file title artist year licence [extra flags]
-  local name=$1 file=$2 title=$3 artist=$4 year=$5 licence=$6; shift 6
-  [[ "$ONLY" == *" $name "* ]] || return 0
-  $PY train_scripts/train.py --preset cpu-small --loss-network vgg16-hed --data "$PHOTOS" \
-    --style-image "$STYLES/$file" --name "$name" --title "$title" --artist "$artist" --year "$year" \
-    --licence "$licence" --steps "$STEPS" -o "out/$name" ${EXTRA_FLAGS:-} "$@" \
-    --data-description "${DATA_DESCRIPTION:-1,533 photos (COCO, BSDS500 and ImageNet samples; research use, not redistributed)}"
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} $PY train_scripts/train.py --preset cpu-joint --loss-network vgg16-hed \
+  --data "$PHOTOS" --exclude-list train_scripts/holdout_photos.txt \
+  --styles train_scripts/embedded_styles.json --only "$ONLY" --steps "$STEPS" -o "out/$GROUP" ${EXTRA_FLAGS:-} \
+  --data-description "${DATA_DESCRIPTION:-1,528 photos (COCO, BSDS500 and ImageNet samples; research use, not redistributed)}"
+for name in "$@"; do
   mkdir -p "fastnst/embedded/$name"
-  cp "out/$name"/{config.json,model.safetensors,README.md,style.jpg,example.jpg} "fastnst/embedded/$name/"
-}
-
-train starry_night starry_night.jpg "The Starry Night" "Vincent van Gogh" 1889 "public domain"
-train great_wave great_wave.jpg "The Great Wave off Kanagawa" "Katsushika Hokusai" "c. 1830-32" "public domain"
-train the_scream the_scream.jpg "The Scream" "Edvard Munch" 1893 "public domain (US; EU since 2015)"
-train composition_vii composition_vii.jpg "Composition VII" "Wassily Kandinsky" 1913 "public domain (US; EU since 2015)"
+  cp "out/$GROUP/$name"/{config.json,model.safetensors,README.md,style.jpg,example.jpg} "fastnst/embedded/$name/"
+done

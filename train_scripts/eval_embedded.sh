@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Evaluates every embedded style against Gatys et al. (fastnst eval) and writes the table the README shows.
+# Usage: [INIT=noise|content] [JOBS=2] bash train_scripts/eval_embedded.sh [NAME...]
+# Photos: the held-out split of ../shared/data/photos (train_scripts/holdout_photos.txt, never trained on;
+# research-use photos, so no pictures are made of them) plus the public-domain astronaut (pictured).
+# Gatys runs are kept in docs/eval/<init>/<style>/eval.json and reused (--resume): after retraining a
+# style, re-running this measures only the networks. One thread per process, JOBS processes at a time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PHOTOS=${PHOTOS:-../shared/data/photos}
+INIT=${INIT:-noise}
+JOBS=${JOBS:-2}
+PY=${PY:-.venv/bin/python}
+OUT=docs/eval/$INIT
+NAMES=${*:-$(ls fastnst/embedded)}
+mapfile -t HELD < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' -e "s|^|$PHOTOS/|" train_scripts/holdout_photos.txt)
+
+for name in $NAMES; do
+  echo "$name"
+done | xargs -P "$JOBS" -I{} env OMP_NUM_THREADS=1 $PY -m fastnst.cli eval {} --photos "${HELD[@]}" fastnst/assets/astronaut.jpg \
+  --init "$INIT" --out "$OUT/{}" --resume >/dev/null
+# the combined table (every Gatys run is reused: seconds)
+OMP_NUM_THREADS=1 $PY -m fastnst.cli eval $NAMES --photos "${HELD[@]}" fastnst/assets/astronaut.jpg --init "$INIT" \
+  --out "$OUT" --resume --table "$OUT/table.md" >/dev/null
+cat "$OUT/table.md"
