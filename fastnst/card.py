@@ -19,6 +19,7 @@ from .model import CONFIG_NAME, read_config
 CARD_NAME = "README.md"
 STYLE_IMAGE = "style.jpg"
 EXAMPLE_IMAGE = "example.jpg"
+EVALUATION_IMAGE = "evaluation.jpg"  # network vs Gatys et al. side by side (fastnst eval), optional
 TAGS = ["fastnst", "style-transfer", "fast-neural-style", "image-to-image"]
 DEFAULT_LICENSE = "mit"
 #: First line of a card made here. ``fastnst push`` regenerates (in memory) a card that carries it.
@@ -29,7 +30,11 @@ _TRAINING_ROWS = [  # key in config["training"], label
     ("dataset", "content images"),
     ("dataset_description", "content images are"),
     ("split", "split"),
+    ("held_out", "held-out photos (never trained on)"),
+    ("init_from", "warm-started from"),
     ("steps", "steps"),
+    ("styles_trained_together", "trained in one network with (conditional instance norm)"),
+    ("steps_per_style", "steps of this style"),
     ("epochs", "epochs"),
     ("batch_size", "batch size"),
     ("image_size", "training image size (px)"),
@@ -43,6 +48,8 @@ _TRAINING_ROWS = [  # key in config["training"], label
     ("loss_scaling", "loss scaling"),
     ("lr", "learning rate"),
     ("learning_rate", "learning rate"),
+    ("lr_schedule", "learning-rate schedule"),
+    ("lr_final_ratio", "final learning rate / initial"),
     ("precision", "precision"),
     ("seed", "seed"),
     ("resumed_from_step", "resumed from step"),
@@ -80,7 +87,7 @@ def render_model_card(config: dict[str, Any], repo_id: str | None = None, *,
         widget.append({"text": f"{_title(style, name)}: the style image", "output": {"url": STYLE_IMAGE}})
     if widget:
         data.widget = widget
-    body = "\n".join(_body(config, style, training, name, ref, images, licence))
+    body = "\n".join(_body(config, style, training, name, ref, images, licence, EVALUATION_IMAGE in present))
     return str(ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}"))
 
 
@@ -106,7 +113,7 @@ def card_needs_regeneration(text: str | None) -> bool:
 # --- body -------------------------------------------------------------------------------------
 
 def _body(config: dict[str, Any], style: dict[str, Any], training: dict[str, Any], name: str, ref: str,
-          images: list[str], licence: str) -> list[str]:
+          images: list[str], licence: str, evaluation_image: bool = False) -> list[str]:
     title = _title(style, name)
     artist, year = _text(style.get("artist")), _text(style.get("year"))
     by = (f" by {artist}" if artist else "") + (f" ({year})" if year else "")
@@ -116,7 +123,7 @@ def _body(config: dict[str, Any], style: dict[str, Any], training: dict[str, Any
         lines += ["| " + " | ".join(cells[i] for i in images) + " |", "|" + " --- |" * len(images),
                   "| " + " | ".join(f'<img src="{i}" alt="{cells[i]}" width="320">' for i in images) + " |", ""]
     lines += [
-        f"A [fastnst](https://github.com/fastnst/fastnst) style: a feed-forward image transformation network "
+        f"A fastnst style: a feed-forward image transformation network "
         f"(Johnson et al., *Perceptual Losses for Real-Time Style Transfer and Super-Resolution*, ECCV 2016) "
         f"that repaints any photo in the style of *{title}*{by} in a single forward pass.",
         "",
@@ -151,6 +158,8 @@ def _body(config: dict[str, Any], style: dict[str, Any], training: dict[str, Any
             lines += _table(("metric", "value"), [(str(k), _fmt(k, v)) for k, v in _flatten(evaluation)])
         else:
             lines += [str(evaluation).strip()]
+    if evaluation_image:
+        lines += ["", f'<img src="{EVALUATION_IMAGE}" alt="network and Gatys et al. side by side" width="100%">']
     lines += [
         "",
         "## Use it",

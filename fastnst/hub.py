@@ -35,7 +35,7 @@ from .registry import StyleInfo, available_styles, parse_sources, style_from_fol
 
 TAG = "fastnst"
 #: Files a style repo may hold that fastnst downloads. Pickles are never downloaded.
-PULL_PATTERNS = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, "style.jpg", "example.jpg", "*.onnx"]
+PULL_PATTERNS = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, "style.jpg", "example.jpg", "evaluation.jpg", "*.onnx"]
 #: Top-level files of a style folder that are pushed (others, e.g. training logs, stay local).
 PUSH_SUFFIXES = {".json", ".safetensors", ".md", ".jpg", ".jpeg", ".png", ".webp", ".onnx", ".txt"}
 _DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
@@ -98,7 +98,7 @@ def validate_style_folder(folder: Path, repo_id: str | None = None) -> tuple[dic
         _refuse_missing_weights(str(folder), names)
     verify_safetensors(weights)
     load_weights(TransformerNet(channels=config["channels"], num_residual=config["num_residual"]), weights)
-    for image in ("style.jpg", "example.jpg"):
+    for image in ("style.jpg", "example.jpg", "evaluation.jpg"):
         if (folder / image).is_file():
             _check_image(folder / image)
     files = [folder / n for n in names

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -112,7 +113,6 @@ class TransformerNet(
     tags=["fastnst", "style-transfer", "fast-neural-style", "image-to-image"],
     pipeline_tag="image-to-image",
     license="mit",
-    repo_url="https://github.com/fastnst/fastnst",
 ):
     """Feed-forward style network: RGB float image in [0, 1] (Bx3xHxW) to RGB float image in [0, 1].
 
@@ -238,7 +238,11 @@ class TransformerNet(
         from safetensors.torch import save_file
 
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, str(Path(save_directory) / WEIGHTS_NAME), metadata={"format": "pt", "library": "fastnst"})
+        path = Path(save_directory) / WEIGHTS_NAME
+        save_file(state, str(path), metadata={"format": "pt", "library": "fastnst"})
+        umask = os.umask(0)
+        os.umask(umask)
+        path.chmod(0o666 & ~umask)  # safetensors creates it 0600; the other files of a style folder are 0644
 
     @classmethod
     def _from_pretrained(

@@ -107,3 +107,17 @@ def test_save_model_card_reads_the_folder(tmp_path):
     assert json.loads((folder / "config.json").read_text()) == config
     assert card_needs_regeneration(path.read_text()) and card_needs_regeneration(None)
     assert not card_needs_regeneration("---\nlicense: mit\n---\n# My own card\n")
+
+
+def test_card_of_a_jointly_trained_style_with_its_evaluation_picture():
+    config = json.loads(json.dumps(FULL))
+    config["training"].update(styles_trained_together=["starry_night", "great_wave"], steps_per_style=2500,
+                              held_out="train_scripts/holdout_photos.txt", init_from="fastnst/embedded",
+                              lr_schedule="cosine")
+    _, body = split_card(render_model_card(config, files=["style.jpg", "evaluation.jpg"]))
+    assert "| trained in one network with (conditional instance norm) | starry_night, great_wave |" in body
+    assert "| steps of this style | 2500 |" in body and "| warm-started from | fastnst/embedded |" in body
+    assert "| held-out photos (never trained on) | train_scripts/holdout_photos.txt |" in body
+    assert '<img src="evaluation.jpg"' in body and "github.com" not in body
+    _, plain = split_card(render_model_card(config, files=["style.jpg"]))
+    assert "evaluation.jpg" not in plain

@@ -122,3 +122,17 @@ def test_unknown_hub_style_offline(monkeypatch):
     monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
     with pytest.raises(StyleNotFoundError, match="someone/never-pulled"):
         Stylizer.from_pretrained("someone/never-pulled")
+
+
+def test_saved_weights_are_readable_like_the_other_files(tmp_path):
+    """safetensors creates model.safetensors 0600; a style folder's files all follow the umask (0644 here)."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        TransformerNet(channels=4, num_residual=1).save_pretrained(tmp_path)
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+    assert modes["model.safetensors"] == 0o644 and modes["config.json"] == 0o644, modes
