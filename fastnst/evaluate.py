@@ -692,6 +692,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="output folder (default eval/STYLE_NAME; with several styles or "
                                                "--table, one sub-folder per style)")
     p.add_argument("--table", default=None, help="also write one markdown table of all the styles to this file")
+    p.add_argument("--into-card", action="store_true",
+                   help="write the result into each (local) style folder: config.json's training.evaluation, "
+                        "evaluation.jpg (the side-by-side picture) and a regenerated model card")
     p.add_argument("--style-image", default=None,
                    help="the style image trained with (default: the path in the training command, else style.jpg)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps, auto (default cpu)")
@@ -701,6 +704,21 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                    help="reuse the Gatys runs of earlier runs in --out (same style image, settings and start): only "
                         "the network is measured again; also continues an interrupted run or adds photos/sizes")
     p.set_defaults(func=_cmd_eval)
+
+
+def record_in_style(style_dir: Path, result: Mapping[str, Any]) -> Path:
+    """Put an evaluation into its style folder: config.json (training.evaluation), evaluation.jpg, the card."""
+    from .card import EVALUATION_IMAGE, save_model_card
+
+    config = read_config(style_dir)
+    config.setdefault("training", {})["evaluation"] = markdown_summary(result).strip()
+    write_json(config, style_dir / "config.json")
+    pictures = [Path(p) for p in result.get("pictures", [])]
+    if pictures:
+        picture = Image.open(pictures[0])
+        picture.thumbnail((1600, 1600))
+        picture.save(style_dir / EVALUATION_IMAGE, quality=85)
+    return save_model_card(style_dir)
 
 
 def photo_files(specs: Sequence[str | os.PathLike] | None) -> list[Path]:
@@ -734,6 +752,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(f"{result['style']}: style image {result['style_image']} ({result['style_image_source']})")
         print(format_table(result))
         print(f"wrote {out / 'eval.json'}, {out / 'summary.md'}, " + ", ".join(result.get("pictures", [])))
+        if args.into_card:
+            print(f"updated {record_in_style(style_dir, result)}")
         results.append(result)
     if args.table:
         table = "\n\n".join(styles_table(results, size) for size in args.sizes)

@@ -288,3 +288,17 @@ def test_noise_start_and_held_out_photos(eval_style, photos, tmp_path):
     assert not (tmp_path / "held" / "side_by_side_32.jpg").exists()
     table = styles_table([result, result], 32)
     assert table.count("\n") == 4 and table.startswith("| style | photos | network | photo | Gatys 2 |")
+
+
+def test_into_card_records_the_evaluation_in_the_style_folder(eval_style, photos, tmp_path):
+    style = tmp_path / "style"
+    shutil.copytree(eval_style, style)
+    argv = ["eval", str(style), "--photos", str(photos), "--sizes", "32", "--iterations", "2", "--out",
+            str(tmp_path / "eval"), "--max-photos", "1", "--into-card"]
+    assert cli_main(argv) == 0
+    config = json.loads((style / "config.json").read_text())
+    assert config["training"]["evaluation"].startswith("| size | photos | network |")
+    assert Image.open(style / "evaluation.jpg").format == "JPEG"
+    card = (style / "README.md").read_text()
+    assert "| 32 px | 1 |" in card and 'src="evaluation.jpg"' in card
+    assert TransformerNet.from_pretrained(style).training_info["evaluation"] == config["training"]["evaluation"]

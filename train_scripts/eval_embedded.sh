@@ -19,7 +19,7 @@ for name in $NAMES; do
   echo "$name"
 done | xargs -P "$JOBS" -I{} env OMP_NUM_THREADS=1 $PY -m fastnst.cli eval {} --photos "${HELD[@]}" fastnst/assets/astronaut.jpg \
   --init "$INIT" --out "$OUT/{}" --resume >/dev/null
-# the combined table (every Gatys run is reused: seconds)
+# the combined table, and each result into its style folder (config.json, evaluation.jpg, card); Gatys runs reused
 OMP_NUM_THREADS=1 $PY -m fastnst.cli eval $NAMES --photos "${HELD[@]}" fastnst/assets/astronaut.jpg --init "$INIT" \
-  --out "$OUT" --resume --table "$OUT/table.md" >/dev/null
+  --out "$OUT" --resume --table "$OUT/table.md" --into-card >/dev/null
 cat "$OUT/table.md"
