@@ -228,13 +228,18 @@ def feed_forward(model: TransformerNet, x: torch.Tensor, device: torch.device | 
 
 # --- one style -----------------------------------------------------------------------------------
 
-def find_style_image(style_dir: Path, training: Mapping[str, Any], explicit: str | os.PathLike | None = None) -> tuple[Path, str]:
-    """(style image, where it came from): ``explicit``, else the path in the training command if it exists, else style.jpg."""
+def find_style_image(style_dir: Path, training: Mapping[str, Any], explicit: str | os.PathLike | None = None,
+                     name: str | None = None) -> tuple[Path, str]:
+    """(style image, where it came from): ``explicit``, else the image the training read (its ``style_image``,
+    ``--style-image`` or, for a style trained with others, its entry in the ``--styles`` list) if it exists
+    here, else the folder's style.jpg."""
     if explicit:
         path = Path(explicit)
         if not path.is_file():
             raise FastNSTError(f"--style-image {path}: no such file.")
         return path, "given with --style-image"
+    if training.get("style_image") and Path(str(training["style_image"])).is_file():
+        return Path(str(training["style_image"])), "the training's style image"
     try:
         argv = shlex.split(str(training.get("command", "")))
     except ValueError:
@@ -242,6 +247,14 @@ def find_style_image(style_dir: Path, training: Mapping[str, Any], explicit: str
     for flag, value in zip(argv, argv[1:]):
         if flag == "--style-image" and Path(value).is_file():
             return Path(value), "the training command's --style-image"
+        if flag == "--styles" and Path(value).is_file() and name:
+            try:
+                entries = json.loads(Path(value).read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue
+            for e in entries if isinstance(entries, list) else []:
+                if isinstance(e, dict) and e.get("name") == name and Path(str(e.get("image", ""))).is_file():
+                    return Path(str(e["image"])), f"the training command's --styles list ({value})"
     thumb = style_dir / "style.jpg"
     if thumb.is_file():
         return thumb, ("the style folder's style.jpg (a JPEG thumbnail, at most 512 px, of the training image: "
@@ -313,7 +326,8 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
     if not training:
         log(f"warning: {style_dir}/config.json has no training block; using the default loss settings")
     settings = ObjectiveSettings.from_training(training)
-    style_path, style_note = find_style_image(style_dir, training, style_image)
+    style_path, style_note = find_style_image(style_dir, training, style_image,
+                                              name=str((config.get("style") or {}).get("name") or style_dir.name))
     files = photo_files(photos)
     if not files:
         raise FastNSTError(f"no photos found in {', '.join(map(str, photos or [DEFAULT_PHOTOS]))}.")
@@ -323,7 +337,7 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
     for w in warnings:
         log(f"warning: {w}")
     dev = pick_device(device)
-    name = str(config.get("style", {}).get("name") or style_dir.name)
+    name = str((config.get("style") or {}).get("name") or style_dir.name)
 
     objective = PerceptualObjective.for_style(settings, style_path, loss_network_path=loss_network_path, device=dev)
     model = TransformerNet.from_pretrained(style_dir)

@@ -294,7 +294,7 @@ def translate_hub_errors(repo_id: str) -> Iterator[None]:
     except LocalEntryNotFoundError:
         raise StyleNotFoundError(
             f"{repo_id}: not in the local cache and the Hub cannot be reached (offline or HF_HUB_OFFLINE=1). "
-            f"Pull it once while online: `fastnst pull {repo_id}`."
+            "Connect to the network (and unset HF_HUB_OFFLINE) and try again: once downloaded, it works offline."
         ) from None
     except HFValidationError as e:
         raise StyleNotFoundError(f"{repo_id}: not a valid style folder or Hub repo id ({e}).") from None

@@ -121,6 +121,15 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+PRESET_HELP = {
+    "paper": "Johnson et al.'s recipe for a GPU (256 px, batch 4, 40k steps, full width)",
+    "cpu-joint": "the shipped styles: several styles in one small network on a 2-core CPU (--styles list.json; "
+                 "128 px, batch 4, 5000 steps, style weight 3, cosine lr; ~80 min for 4-5 styles, one thread)",
+    "cpu-small": "the earlier CPU recipe with input skip (192 px, batch 2, style weight 50): mild, tints the photo",
+    "smoke": "seconds, for tests",
+}
+
+
 # --- setup helpers -------------------------------------------------------------------------
 
 def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
@@ -455,7 +464,7 @@ def finish_style(cfg: TrainConfig, model: TransformerNet, history: list, wall: f
     final = {k: float(np.mean([h[i] for h in last])) for i, k in enumerate(("content", "style", "tv"), start=1)} if last else {}
     training = {
         "command": cfg.command or "fastnst train " + " ".join(_config_to_argv(cfg)),
-        "dataset": cfg.data, **({"dataset_description": cfg.data_description} if cfg.data_description else {}),
+        "style_image": cfg.style_image, "dataset": cfg.data, **({"dataset_description": cfg.data_description} if cfg.data_description else {}),
         "split": cfg.split, **({"held_out": cfg.exclude_list} if cfg.exclude_list else {}),
         **({"init_from": cfg.init_from} if cfg.init_from else {}), "steps": cfg.steps, "batch_size": cfg.batch_size,
         "image_size": cfg.image_size, "style_size": cfg.style_size, "loss_network": cfg.loss_network,
@@ -510,7 +519,9 @@ _SKIP_CLI = {"command"}
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """One --flag per TrainConfig field, so the CLI and the dataclass can never drift apart."""
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="start from preset values (flags override them)")
+    parser.add_argument("--preset", choices=sorted(PRESETS),
+                        help="start from preset values (flags override them): " + "; ".join(
+                            f"{name}: {text}" for name, text in PRESET_HELP.items()))
     for f in dataclasses.fields(TrainConfig):
         if f.name in _SKIP_CLI:
             continue

@@ -302,3 +302,15 @@ def test_into_card_records_the_evaluation_in_the_style_folder(eval_style, photos
     card = (style / "README.md").read_text()
     assert "| 32 px | 1 |" in card and 'src="evaluation.jpg"' in card
     assert TransformerNet.from_pretrained(style).training_info["evaluation"] == config["training"]["evaluation"]
+
+
+def test_style_image_of_a_jointly_trained_style(tmp_path, style_image):
+    from fastnst.evaluate import find_style_image
+
+    other = tmp_path / "other.png"
+    smooth_image(30, 30, seed=1).save(other)
+    listing = tmp_path / "styles.json"
+    listing.write_text(json.dumps([{"name": "a", "image": str(other)}, {"name": "b", "image": str(style_image)}]))
+    training = {"command": f"python train_scripts/train.py --styles {listing} --only a,b -o out/x"}
+    assert find_style_image(tmp_path, training, name="b")[0] == style_image
+    assert find_style_image(tmp_path, {"style_image": str(other)}, name="b")[0] == other
