@@ -17,7 +17,7 @@ from fastnst import Stylizer  # noqa: E402
 from fastnst.registry import style_from_folder  # noqa: E402
 from fastnst.styles import embedded_styles  # noqa: E402
 
-PHOTOS = [ROOT / "fastnst" / "assets" / "astronaut.jpg", ROOT / "fastnst" / "assets" / "chelsea.jpg"]
+PHOTOS = [ROOT / "fastnst" / "assets" / f for f in ("astronaut.jpg", "chelsea.jpg", "rocket.jpg")]
 CELL = 256
 
 

@@ -80,6 +80,7 @@ class TrainConfig:
     lr: float = 1e-3
     lr_schedule: str = "constant"  # constant | cosine (decays to lr_final_ratio x lr at the last step)
     lr_final_ratio: float = 0.1
+    style_warmup: int = 0          # steps over which the style weight ramps up from 0 (content is learnt first)
     batch_size: int = 4
     steps: int = 40_000
     seed: int = 0
@@ -113,7 +114,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # (style weight 50 gave textures without content even to Gatys et al.'s optimisation, see
     # docs/quality/README.md); 128 px crops for 3.5x the steps of 256 px; cosine lr decay.
     "cpu-joint": dict(image_size=128, batch_size=4, steps=5_000, lr=1e-3, lr_schedule="cosine", lr_final_ratio=0.1,
-                      channels=16, num_residual=5, input_skip=False, content_weight=1.0, style_weight=3.0,
+                      style_warmup=1000, channels=16, num_residual=5, input_skip=False, content_weight=1.0, style_weight=3.0,
                       tv_weight=10.0, style_size=384, sample_every=500, checkpoint_every=200, log_every=25),
     # Seconds, for tests and smoke checks.
     "smoke": dict(image_size=64, batch_size=2, steps=10, channels=8, num_residual=1, log_every=1,
@@ -272,6 +273,14 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (cfg.lr_final_ratio + (1 - cfg.lr_final_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def style_ramp(cfg: TrainConfig, step: int) -> float:
+    """Factor on the style term at ``step``: rises linearly from 0 to 1 over ``style_warmup`` steps.
+
+    Without it a network that cannot yet reproduce the photo finds that painting the style's
+    texture everywhere is the cheaper loss, and stays there (docs/quality/README.md)."""
+    return 1.0 if step >= cfg.style_warmup else step / cfg.style_warmup
+
+
 def validation_batch(cfg: TrainConfig) -> torch.Tensor:
     """Fixed images for sample stylizations: the publishable example photos, centre-cropped."""
     imgs = [crop_resize(load_image(p).convert("RGB"), cfg.image_size, None)
@@ -355,7 +364,8 @@ def train(cfg: TrainConfig) -> Path:
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             y = step_fn(x, k) if len(entries) > 1 else step_fn(x)
             content, style, tv = objectives[k](y, x)
-            loss = content + style + tv
+            # the logged terms stay those of the objective; during --style-warmup the step weighs style less
+            loss = content + style_ramp(cfg, step) * style + tv
         terms = torch.stack([content.detach(), style.detach(), tv.detach()]).float()
         if world > 1:
             dist.all_reduce(terms, op=dist.ReduceOp.AVG)
@@ -471,7 +481,8 @@ def finish_style(cfg: TrainConfig, model: TransformerNet, history: list, wall: f
         "content_layer": cfg.content_layer, "style_layers": list(cfg.style_layers),
         "content_weight": cfg.content_weight, "style_weight": cfg.style_weight, "tv_weight": cfg.tv_weight,
         "loss_scaling": cfg.loss_scaling,
-        "lr": cfg.lr, "lr_schedule": cfg.lr_schedule, "lr_final_ratio": cfg.lr_final_ratio, "seed": cfg.seed,
+        "lr": cfg.lr, "lr_schedule": cfg.lr_schedule, "lr_final_ratio": cfg.lr_final_ratio,
+        "style_warmup": cfg.style_warmup, "seed": cfg.seed,
         "precision": cfg.precision,
         "wall_time_s": round(wall, 1), "resumed_from_step": start or None,
         "hardware": hardware_description(), "final_losses": final,
@@ -559,6 +570,8 @@ def validate_config(cfg: TrainConfig) -> None:
         problems.append(f"unknown layers {sorted(unknown - set(LAYERS))}; choose from {', '.join(LAYERS)}")
     if cfg.precision not in ("auto", "fp32", "bf16", "fp16"):
         problems.append("--precision must be auto, fp32, bf16 or fp16")
+    if cfg.style_warmup < 0:
+        problems.append("--style-warmup must be >= 0")
     if cfg.lr_schedule not in ("constant", "cosine"):
         problems.append("--lr-schedule must be constant or cosine")
     if not 0 < cfg.lr_final_ratio <= 1:

@@ -370,3 +370,11 @@ def test_dataloader_workers_crop_differently(tmp_path):
     it = iter(loader)
     crops = [next(it)["image"][0] for _ in range(6)]  # workers take turns: pairs are the same epoch of each
     assert any(not torch.equal(crops[i], crops[i + 1]) for i in range(0, 6, 2))
+
+
+def test_style_warmup_ramps_the_style_term():
+    from fastnst.train import style_ramp
+
+    cfg = TrainConfig(style_warmup=100)
+    assert [style_ramp(cfg, s) for s in (0, 50, 100, 5000)] == [0.0, 0.5, 1.0, 1.0]
+    assert style_ramp(TrainConfig(), 0) == 1.0  # off by default
