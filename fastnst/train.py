@@ -109,12 +109,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu-small": dict(image_size=192, batch_size=2, steps=2_500, lr=1e-3, channels=16, num_residual=5,
                       input_skip=True, style_weight=50.0, tv_weight=10.0, sample_every=250, checkpoint_every=100,
                       style_size=384),
-    # The shipped styles: several styles in one network (--styles), one single-threaded process on a
-    # 2-core CPU. No input skip, and a content/style balance whose optimum still shows the photo
-    # (style weight 50 gave textures without content even to Gatys et al.'s optimisation, see
-    # docs/quality/README.md); 128 px crops for 3.5x the steps of 256 px; cosine lr decay.
-    "cpu-joint": dict(image_size=128, batch_size=4, steps=5_000, lr=1e-3, lr_schedule="cosine", lr_final_ratio=0.1,
-                      style_warmup=1000, channels=16, num_residual=5, input_skip=False, content_weight=1.0, style_weight=3.0,
+    # The shipped styles, one single-threaded process on a 2-core CPU (one style, or several in one
+    # network with --styles). A content/style balance whose optimum still shows the photo (style
+    # weight 50 gave textures without content even to Gatys et al.'s optimisation), and the input
+    # skip: without it a short run paints one colour field whatever the photo (docs/quality/README.md).
+    # 128 px crops for 3.5x the steps of 256 px; cosine lr decay.
+    "cpu-joint": dict(image_size=128, batch_size=4, steps=3_500, lr=1e-3, lr_schedule="cosine", lr_final_ratio=0.1,
+                      channels=16, num_residual=5, input_skip=True, content_weight=1.0, style_weight=3.0,
                       tv_weight=10.0, style_size=384, sample_every=500, checkpoint_every=200, log_every=25),
     # Seconds, for tests and smoke checks.
     "smoke": dict(image_size=64, batch_size=2, steps=10, channels=8, num_residual=1, log_every=1,
@@ -124,8 +125,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 PRESET_HELP = {
     "paper": "Johnson et al.'s recipe for a GPU (256 px, batch 4, 40k steps, full width)",
-    "cpu-joint": "the shipped styles: several styles in one small network on a 2-core CPU (--styles list.json; "
-                 "128 px, batch 4, 5000 steps, style weight 3, cosine lr; ~80 min for 4-5 styles, one thread)",
+    "cpu-joint": "the shipped styles on a CPU: one style, or several in one small network (--styles list.json); "
+                 "128 px, batch 4, 3500 steps, style weight 3, input skip, cosine lr; ~55 min on one core",
     "cpu-small": "the earlier CPU recipe with input skip (192 px, batch 2, style weight 50): mild, tints the photo",
     "smoke": "seconds, for tests",
 }
@@ -452,14 +453,15 @@ def save_samples(model: TransformerNet | MultiStyleNet, val: torch.Tensor, path:
 def finish_styles(cfg: TrainConfig, entries: list[StyleEntry], model: TransformerNet | MultiStyleNet, history: list,
                   wall: float, start: int) -> Path:
     """Write the finished style folder(s): the output folder itself, or one sub-folder per style of a joint run."""
-    if not isinstance(model, MultiStyleNet):
+    if not cfg.styles:
         return finish_style(cfg, model, history, wall, start)
     names = [e.metadata()["name"] for e in entries]
-    joint = {"styles_trained_together": names, "steps_per_style": cfg.steps // len(entries)}
+    joint = {"styles_trained_together": names, "steps_per_style": cfg.steps // len(entries)} if len(names) > 1 else {}
     for k, e in enumerate(entries):
         own = dataclasses.replace(cfg, style_image=e.image, name=names[k], title=e.title, artist=e.artist,
                                   year=e.year, licence=e.licence, output_dir=str(Path(cfg.output_dir) / names[k]))
-        finish_style(own, model.export(k), [h for h in history if h[4] == k], wall, start, joint)
+        single = model.export(k) if isinstance(model, MultiStyleNet) else model
+        finish_style(own, single, [h for h in history if h[4] == k], wall, start, joint)
     return Path(cfg.output_dir)
 
 

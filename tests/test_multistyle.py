@@ -157,3 +157,13 @@ def test_only_selects_styles_of_the_list(styles_json):
     assert names == ["red", "green"]  # the list's order
     with pytest.raises(TrainingError, match="purple"):
         style_entries(TrainConfig(styles=str(styles_json), only=("purple",)))
+
+
+def test_a_list_of_one_style_keeps_its_metadata_and_layout(photo_dir, styles_json, tmp_path):
+    out = tmp_path / "one"
+    with pytest.warns(UserWarning):
+        train(TrainConfig(styles=str(styles_json), only=("blue",), data=str(photo_dir), output_dir=str(out), steps=2,
+                          **TINY))
+    config = json.loads((out / "blue" / "config.json").read_text())
+    assert config["style"] == {"name": "blue", "title": "Blue", "artist": "A. Painter"}
+    assert "styles_trained_together" not in config["training"]

@@ -7,8 +7,8 @@
 #   (conditional instance norm, `--styles`), exported as one ordinary style folder each, into
 #   out/GROUP/NAME and fastnst/embedded/NAME. The shipped styles were trained as two groups, one
 #   single-threaded process each at the same time (see their model cards for the exact commands):
-#     bash train_scripts/train_embedded.sh 5000 a starry_night great_wave the_scream composition_vii udnie
-#     bash train_scripts/train_embedded.sh 5000 b shipwreck woman_with_hat water_lilies contrast_of_forms
+#     bash train_scripts/train_embedded.sh 3500 a great_wave the_scream composition_vii
+#     (starry_night alone: see its model card)
 #   To continue in a later sitting from the committed weights (no checkpoint needed):
 #     EXTRA_FLAGS="--init-from fastnst/embedded" bash train_scripts/train_embedded.sh 3000 a2 starry_night ...
 set -euo pipefail

@@ -13,7 +13,8 @@ mkdir -p "$work/photo"
 ln -sf "$(realpath ../shared/data/photos/$NAME)" "$work/photo/$NAME"
 image=$($PY -c "import json,sys; print(next(e['image'] for e in json.load(open('train_scripts/embedded_styles.json')) if e['name']=='$STYLE'))")
 OMP_NUM_THREADS=1 $PY train_scripts/train.py --preset cpu-joint --loss-network vgg16-hed --data "$work/photo" \
-  --style-image "$image" --name "$STYLE" --image-size 256 --batch-size 1 --steps "$STEPS" -o "$work/style" >/dev/null
+  --style-image "$image" --name "$STYLE" --image-size 256 --batch-size 1 --steps "$STEPS" --style-warmup 300 \
+  --sample-every 250 -o "$work/style" >/dev/null
 mkdir -p "$work/eval"
 cp docs/eval/noise/$STYLE/eval.json "$work/eval/eval.json"   # reuse its Gatys runs (same objective)
 OMP_NUM_THREADS=1 $PY -m fastnst.cli eval "$work/style" --photos "../shared/data/photos/$NAME" --init noise \
