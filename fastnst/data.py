@@ -118,8 +118,10 @@ class ImageStream(torch.utils.data.IterableDataset):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         worker = torch.utils.data.get_worker_info()
-        if worker is not None and not self._rng_restored:  # each worker its own crops (a copy would repeat them)
-            self._rng = random.Random(self.cfg.seed + 1000 * self.rank + 1_000_003 * (worker.id + 1))
+        if worker is not None and worker.id > 0 and not self._rng_restored:
+            # each worker its own crops (copies of one RNG would repeat them); worker 0 keeps the main
+            # process's seed, so one worker crops exactly as none
+            self._rng = random.Random(self.cfg.seed + 1000 * self.rank + 1_000_003 * worker.id)
         while True:
             self._current = self.epoch_dataset(self.epoch)
             self._current.state_dict()  # start tracking the position (datasets only does so once asked)

@@ -72,8 +72,12 @@ def main() -> int:
     history = final["history"]
     minutes_per_step = final["wall_time_s"] / 60 / max(1, final["step"])
     points: dict[str, list[dict]] = {n: [] for n in names}
+    seen: set[int] = set()
     for snap in sorted(args.snapshots, key=lambda p: torch.load(p, weights_only=True)["step"]) + [args.run / "checkpoint.pt"]:
         scfg, ckpt = load_run(snap)
+        if ckpt["step"] in seen:  # a snapshot taken at the final step
+            continue
+        seen.add(ckpt["step"])
         models = snapshot_models(scfg, ckpt)
         for k, (name, entry) in enumerate(zip(names, entries)):
             path = args.eval / name / "eval.json"
@@ -95,7 +99,7 @@ def main() -> int:
             smooth = [statistics.fmean(vals[max(0, i - 100):i + 1]) for i in range(len(vals))]
             ax1.plot(steps, smooth, label=f"{label} (training batches)")
         ax1.set_yscale("log")
-        ax1.set_xlabel("step of the joint run (this style: every %d-th)" % len(names))
+        ax1.set_xlabel("step" if len(names) == 1 else f"step of the joint run (this style: one step in {len(names)})")
         ax1.set_ylabel("weighted loss term")
         top = ax1.secondary_xaxis("top", functions=(lambda s: s * minutes_per_step, lambda m: m / minutes_per_step))
         top.set_xlabel("CPU minutes (one core)")
@@ -110,7 +114,7 @@ def main() -> int:
                      label="held-out loss (mean)")
             ax3.set_ylabel("held-out loss", color="tab:red")
             ax2.legend(fontsize=8, loc="upper left")
-        ax2.set_xlabel("step of the joint run")
+        ax2.set_xlabel("step")
         fig.suptitle(f"{name}: training loss and held-out quality")
         fig.tight_layout()
         fig.savefig(args.plots / f"curves_{name}.png", dpi=80)
