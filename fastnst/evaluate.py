@@ -484,12 +484,12 @@ def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for size in sorted({r["size"] for r in runs}):
         rs = [r for r in runs if r["size"] == size]
-        ff = {"loss": {"total": statistics.fmean(r["feed_forward"]["loss"]["total"] for r in rs)},
+        ff = {"loss": {k: statistics.fmean(r["feed_forward"]["loss"][k] for r in rs) for k in ("content", "style", "total")},
               "time_s": statistics.fmean(r["feed_forward"]["time_s"] for r in rs)}
         counts = sorted({c["iterations"] for r in rs for c in r["gatys"]})
         checkpoints = [{"iterations": n,
-                        "loss": {"total": statistics.fmean(c["loss"]["total"] for r in rs for c in r["gatys"]
-                                                           if c["iterations"] == n)},
+                        "loss": {k: statistics.fmean(c["loss"][k] for r in rs for c in r["gatys"] if c["iterations"] == n)
+                                 for k in ("content", "style", "total")},
                         "time_s": statistics.fmean(c["time_s"] for r in rs for c in r["gatys"] if c["iterations"] == n)}
                        for n in counts]
         estimates = [r.get("matched_estimate") for r in rs]
@@ -628,8 +628,8 @@ def styles_table(results: Sequence[Mapping[str, Any]], size: int = 256) -> str:
     if not results:
         return ""
     its = [n for n in results[0]["iterations"] if n]
-    head = ["style", "photos", "network", "photo"] + [f"Gatys {n}" for n in its] + ["matched: median (per photo)",
-                                                                                  "network time", f"Gatys {its[-1]} time"]
+    head = (["style", "photos", "network", "network's content term", "photo"] + [f"Gatys {n}" for n in its]
+            + ["Gatys 50's content term", "matched: median (per photo)", "network time", f"Gatys {its[-1]} time"])
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in results:
         s = r["summary"].get(str(size))
@@ -637,10 +637,12 @@ def styles_table(results: Sequence[Mapping[str, Any]], size: int = 256) -> str:
             continue
         by_n = {c["iterations"]: c for c in s["gatys"]}
         photo = s.get("content_photo", by_n.get(0, {})).get("loss", {}).get("total")
+        ff_content = s["feed_forward"]["loss"].get("content")
+        g50_content = by_n.get(50, {}).get("loss", {}).get("content")
         cells = [f"`{r['style']}`", str(s["photos"]), f"{s['feed_forward']['loss']['total']:.3g}",
-                 f"{photo:.3g}" if photo is not None else "-"]
+                 f"{ff_content:.2f}" if ff_content is not None else "-", f"{photo:.3g}" if photo is not None else "-"]
         cells += [f"{by_n[n]['loss']['total']:.3g}" if n in by_n else "not run" for n in its]
-        cells += [_matched_cell(s), _fmt_s(s["feed_forward"]["time_s"]),
+        cells += [f"{g50_content:.2f}" if g50_content is not None else "-", _matched_cell(s), _fmt_s(s["feed_forward"]["time_s"]),
                   _fmt_s(by_n[its[-1]]["time_s"]) if its[-1] in by_n else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -287,7 +287,7 @@ def test_noise_start_and_held_out_photos(eval_style, photos, tmp_path):
     assert result["warnings"] == [] and result["pictures"] == []
     assert not (tmp_path / "held" / "side_by_side_32.jpg").exists()
     table = styles_table([result, result], 32)
-    assert table.count("\n") == 4 and table.startswith("| style | photos | network | photo | Gatys 2 |")
+    assert table.count("\n") == 4 and table.startswith("| style | photos | network | network's content term | photo | Gatys 2 |")
 
 
 def test_into_card_records_the_evaluation_in_the_style_folder(eval_style, photos, tmp_path):
