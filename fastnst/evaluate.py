@@ -618,7 +618,7 @@ def markdown_summary(result: Mapping[str, Any]) -> str:
             f"`{result['settings']['loss_network']}`, loss scaling `{result['settings']['loss_scaling']}`), mean over "
             f"{len(result['photos'])} held-out photos centre-cropped to size x size; Gatys et al.: L-BFGS from "
             f"{start}, iterations = loss evaluations. \"matched\": the Gatys iterations whose loss equals the "
-            f"network's on each photo (interpolated in log-loss; 0: no better than the photo), median over the "
+            f"network's on each photo (interpolated in log-loss; 0: no better than the start image), median over the "
             f"photos; time ratios on the mean times. Times on {result['hardware']} ({result['device']}).")
     return "\n".join(lines) + "\n\n" + note + "\n"
 
