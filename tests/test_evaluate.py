@@ -314,3 +314,15 @@ def test_style_image_of_a_jointly_trained_style(tmp_path, style_image):
     training = {"command": f"python train_scripts/train.py --styles {listing} --only a,b -o out/x"}
     assert find_style_image(tmp_path, training, name="b")[0] == style_image
     assert find_style_image(tmp_path, {"style_image": str(other)}, name="b")[0] == other
+
+
+def test_default_photos_ship_inside_the_package():
+    """`fastnst eval` without --photos must work after `pip install fastnst` (demo/examples is not installed)."""
+    import fastnst
+    from fastnst.evaluate import DEFAULT_PHOTOS
+
+    package = Path(fastnst.__file__).parent
+    assert DEFAULT_PHOTOS.resolve().is_relative_to(package.resolve())
+    assert len(photo_files(None)) >= 4
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert '"assets/*"' in pyproject  # packaged as package data
