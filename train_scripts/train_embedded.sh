@@ -3,14 +3,14 @@
 # held-out photos of train_scripts/holdout_photos.txt) and copies them into the package.
 #
 # Usage: [EXTRA_FLAGS="--resume"] bash train_scripts/train_embedded.sh STEPS GROUP NAME [NAME...]
-#   trains the named styles of train_scripts/embedded_styles.json together in one network
-#   (conditional instance norm, `--styles`), exported as one ordinary style folder each, into
-#   out/GROUP/NAME and fastnst/embedded/NAME. The shipped styles were trained as two groups, one
-#   single-threaded process each at the same time (see their model cards for the exact commands):
-#     bash train_scripts/train_embedded.sh 3500 a great_wave the_scream composition_vii
-#     (starry_night alone: see its model card)
+#   trains the named styles of train_scripts/embedded_styles.json (`--styles`, `--preset cpu-joint`;
+#   several names: one network with conditional instance norm, exported as one ordinary style folder
+#   each) into out/GROUP/NAME and copies them to fastnst/embedded/NAME. Each shipped style's model
+#   card gives the exact command it was trained with (this round's styles were trained one at a
+#   time: a joint run differentiated its styles too slowly, see docs/quality/README.md), e.g.
+#     bash train_scripts/train_embedded.sh 3500 sn starry_night
 #   To continue in a later sitting from the committed weights (no checkpoint needed):
-#     EXTRA_FLAGS="--init-from fastnst/embedded" bash train_scripts/train_embedded.sh 3000 a2 starry_night ...
+#     EXTRA_FLAGS="--init-from fastnst/embedded" bash train_scripts/train_embedded.sh 2000 sn2 starry_night
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=$1 GROUP=$2
