@@ -163,13 +163,18 @@ class ImageStream(torch.utils.data.IterableDataset):
         return crop_resize(img, self.cfg.image_size, self._rng if self.cfg.random_crop else None)
 
 
-def read_name_list(path: str | os.PathLike) -> frozenset[str]:
-    """File names listed one per line (``#`` starts a comment), e.g. a held-out evaluation split."""
+def read_list(path: str | os.PathLike) -> list[str]:
+    """The entries of a text list, one per line in order (``#`` starts a comment, blank lines skipped)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise TrainingError(f"cannot read the list {path} ({e.strerror or e}).") from None
-    return frozenset(line.split("#", 1)[0].strip() for line in text.splitlines()) - {""}
+    return [entry for entry in (line.split("#", 1)[0].strip() for line in text.splitlines()) if entry]
+
+
+def read_name_list(path: str | os.PathLike) -> frozenset[str]:
+    """File names listed one per line, e.g. a held-out evaluation split (see :func:`read_list`)."""
+    return frozenset(read_list(path))
 
 
 def python_random_state(state: Any) -> tuple:

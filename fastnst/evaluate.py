@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .data import crop_resize
+from .data import crop_resize, read_list
 from .errors import FastNSTError
 from .images import ImageInput, list_images, load_image, pil_to_tensor, tensor_to_pil
 from .model import TransformerNet, read_config
@@ -248,13 +248,15 @@ def find_style_image(style_dir: Path, training: Mapping[str, Any], explicit: str
         if flag == "--style-image" and Path(value).is_file():
             return Path(value), "the training command's --style-image"
         if flag == "--styles" and Path(value).is_file() and name:
+            from .train import TrainConfig, style_entries
+
             try:
-                entries = json.loads(Path(value).read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
+                entries = style_entries(TrainConfig(styles=value))
+            except FastNSTError:
                 continue
-            for e in entries if isinstance(entries, list) else []:
-                if isinstance(e, dict) and e.get("name") == name and Path(str(e.get("image", ""))).is_file():
-                    return Path(str(e["image"])), f"the training command's --styles list ({value})"
+            for e in entries:
+                if e.metadata()["name"] == name and Path(e.image).is_file():
+                    return Path(e.image), f"the training command's --styles list ({value})"
     thumb = style_dir / "style.jpg"
     if thumb.is_file():
         return thumb, ("the style folder's style.jpg (a JPEG thumbnail, at most 512 px, of the training image: "
@@ -326,8 +328,8 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
     if not training:
         log(f"warning: {style_dir}/config.json has no training block; using the default loss settings")
     settings = ObjectiveSettings.from_training(training)
-    style_path, style_note = find_style_image(style_dir, training, style_image,
-                                              name=str((config.get("style") or {}).get("name") or style_dir.name))
+    name = str((config.get("style") or {}).get("name") or style_dir.name)
+    style_path, style_note = find_style_image(style_dir, training, style_image, name=name)
     files = photo_files(photos)
     if not files:
         raise FastNSTError(f"no photos found in {', '.join(map(str, photos or [DEFAULT_PHOTOS]))}.")
@@ -337,7 +339,6 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
     for w in warnings:
         log(f"warning: {w}")
     dev = pick_device(device)
-    name = str((config.get("style") or {}).get("name") or style_dir.name)
 
     objective = PerceptualObjective.for_style(settings, style_path, loss_network_path=loss_network_path, device=dev)
     model = TransformerNet.from_pretrained(style_dir)
@@ -743,8 +744,7 @@ def photo_files(specs: Sequence[str | os.PathLike] | None) -> list[Path]:
     for spec in specs or [DEFAULT_PHOTOS]:
         p = Path(spec)
         if p.suffix == ".txt" and p.is_file():
-            lines = (line.split("#", 1)[0].strip() for line in p.read_text(encoding="utf-8").splitlines())
-            paths += [str(p.parent / line) for line in lines if line]
+            paths += [str(p.parent / line) for line in read_list(p)]
         else:
             paths.append(str(p))
     return list_images(paths)

@@ -66,8 +66,9 @@ class MultiStyleNet(nn.Module):
 
     def forward(self, x: torch.Tensor, style: torch.Tensor | int) -> torch.Tensor:
         """Stylize the batch ``x``, image ``i`` in style ``style[i]`` (or all in one style index)."""
-        ids = torch.as_tensor(style, device=x.device).long().expand(x.shape[0]) if not torch.is_tensor(style) or \
-            style.dim() == 0 else style.to(x.device).long()
+        ids = torch.as_tensor(style, device=x.device).long()
+        if ids.dim() == 0:
+            ids = ids.expand(x.shape[0])
         for m in self.norms():
             m.style = ids
         try:
