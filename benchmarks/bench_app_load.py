@@ -22,8 +22,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the app harness the tests use too
 
-from demo.testing import run_load, running_app  # noqa: E402
+from app_process import run_load, running_app  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,8 @@ import torch  # noqa: E402
 
 from fastnst import Stylizer, TransformerNet  # noqa: E402
 from fastnst.evaluate import feed_forward, gatys, prepare_photo  # noqa: E402
-from fastnst.objective import ObjectiveSettings, PerceptualObjective  # noqa: E402
+from fastnst.objective import PerceptualObjective  # noqa: E402
+from fastnst.settings import ObjectiveSettings  # noqa: E402
 
 ASSETS = REPO / "fastnst" / "assets"
 

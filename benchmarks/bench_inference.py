@@ -46,9 +46,7 @@ import torch  # noqa: E402  (after common, which puts the repository on sys.path
 from PIL import Image  # noqa: E402
 
 from fastnst import Stylizer, TransformerNet  # noqa: E402
-from fastnst.images import pil_to_tensor  # noqa: E402
 from fastnst.model import pad_input  # noqa: E402
-from fastnst.stylizer import compile_network  # noqa: E402
 
 PAPER = {"GPU": "GTX Titan X (Johnson et al. 2016, Table 1)", 256: 0.015, 512: 0.05, 1024: 0.21}
 WIDTHS = {32: "full", 16: "small"}
@@ -97,13 +95,8 @@ def make_stylizer(model: TransformerNet, v: Variant, device: torch.device) -> St
         from fastnst.onnx_backend import OnnxStylizer
 
         return OnnxStylizer(copy.deepcopy(model), device=device.type)
-    s = Stylizer(copy.deepcopy(model), device=device, precision=v.precision)
-    if v.layout == "nchw":
-        s.model = s.model.to(memory_format=torch.contiguous_format)
-    if v.decoder == "plain":
-        s.fast = s.model
-    s.net = compile_network(s.fast, device) if v.compile else s.fast
-    return s
+    return Stylizer(copy.deepcopy(model), device=device, precision=v.precision, compile=v.compile,
+                    decoder="upsample" if v.decoder == "plain" else "subpixel", channels_last=v.layout != "nchw")
 
 
 def network_call(s: Stylizer, v: Variant, x: torch.Tensor):
@@ -118,7 +111,7 @@ def network_call(s: Stylizer, v: Variant, x: torch.Tensor):
 
     def run():
         with torch.inference_mode():
-            return s.net(xd)
+            return s.network(xd)
     return run
 
 

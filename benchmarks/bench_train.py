@@ -18,7 +18,6 @@ Printed as images/s and the speed-up over ``plain``; GPU rows when one is presen
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +29,10 @@ import torch  # noqa: E402
 from fastnst.loss_network import LossNetwork  # noqa: E402
 from fastnst.model import TransformerNet  # noqa: E402
 from fastnst.objective import PerceptualObjective  # noqa: E402
-from fastnst.train import TrainConfig, autocast_dtype, load_style_target, validation_batch  # noqa: E402
+from fastnst.device import pick_dtype  # noqa: E402
+from fastnst.objective import style_targets  # noqa: E402
+from fastnst.settings import TrainConfig  # noqa: E402
+from fastnst.train import ASSETS, validation_batch  # noqa: E402
 
 WIDTHS = {32: "full", 16: "small"}
 
@@ -58,11 +60,11 @@ class Step:
         self.objective = PerceptualObjective(loss_net.to(memory_format=fmt), grams, cfg)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.net = torch.compile(self.model) if v.compile else self.model
-        self.amp = autocast_dtype(device, v.precision)
+        self.amp = pick_dtype(device, v.precision, training=True)
         self.device, self.x = device, batch.to(device).contiguous(memory_format=fmt)
 
     def __call__(self) -> float:
-        with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+        with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp != torch.float32):
             loss = self.objective(self.net(self.x), self.x).total
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             layers = tuple(set(cfg.style_layers) | {cfg.content_layer})
             loss_net, used = with_loss_network(cfg.loss_network, lambda name: LossNetwork(name, layers=layers).to(device))
             # the style image does not change the time: the example photo stands in for a painting
-            grams = load_style_target(dataclasses.replace(cfg, style_image=cfg.example_image), loss_net, device)
+            grams = style_targets(ASSETS / "astronaut.jpg", loss_net, cfg.style_layers, cfg.style_size, device)
             batch = validation_batch(cfg).repeat((args.batch + 1) // 2, 1, 1, 1)[:args.batch]
             base = None
             for v in variants:
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 base = base or ips
                 amp = step.amp
                 row = {"device": device.type, "width": WIDTHS.get(width, width), "variant": v.name,
-                       "precision": {torch.bfloat16: "bf16", torch.float16: "fp16", None: "fp32"}[amp],
+                       "precision": {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}[amp],
                        "layout": "nhwc" if v.channels_last else "nchw", "compile": v.compile,
                        "step_s": t["median_s"], "images_per_s": ips, "speedup": ips / base, "peak_mib": mem.peak_mib,
                        "loss_network": used}

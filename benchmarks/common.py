@@ -23,7 +23,7 @@ if str(REPO) not in sys.path:
 
 import torch  # noqa: E402
 
-from fastnst.stylizer import cpu_supports_bf16  # noqa: E402,F401  (re-exported for the benchmarks)
+from fastnst.device import cpu_supports_bf16  # noqa: E402,F401  (re-exported for the benchmarks)
 
 
 def cpu_model() -> str:
@@ -79,22 +79,20 @@ def with_loss_network(name: str, build: Callable[[str], Any]) -> tuple[Any, str]
         return build("vgg16-random"), "vgg16-random"
 
 
-def sync(device: torch.device | str) -> None:
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
-
-
 def time_it(fn: Callable[[], Any], repeats: int, warmup: int = 1, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Median (and min) wall time of ``fn`` over ``repeats`` runs after ``warmup`` runs; the device is synchronised."""
+    """Median (and min) wall time of ``fn`` over ``repeats`` runs after ``warmup`` runs.
+
+    Each run is one ``torch.utils.benchmark.Timer`` measurement, which synchronises CUDA and keeps
+    torch's thread setting; single runs (not ``blocked_autorange``'s blocks) because one call of
+    the slow cases (Gatys' optimisation, a training step) takes seconds to minutes.
+    """
+    from torch.utils.benchmark import Timer
+
+    del device  # Timer synchronises CUDA itself
+    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
     for _ in range(warmup):
         fn()
-    sync(device)
-    times = []
-    for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t0)
+    times = [timer.timeit(1).median for _ in range(max(1, repeats))]
     return {"median_s": statistics.median(times), "min_s": min(times), "repeats": len(times)}
 
 

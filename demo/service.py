@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from fastnst.errors import FastNSTError, ImageError, StyleNotFoundError
-from fastnst.images import MAX_FILE_BYTES, ImageInput, fit_size, load_image, pil_to_tensor
-from fastnst.registry import StyleInfo, available_styles, parse_sources, style_from_folder
-from fastnst.styles import is_repo_id
-from fastnst.stylizer import Stylizer, pick_device, save_image
+from fastnst.images import MAX_FILE_BYTES, ImageInput, fit_size, label_font, load_image, pil_to_tensor
+from fastnst.registry import available_styles, parse_sources
+from fastnst.styles import StyleInfo, is_repo_id, style_from_folder
+from fastnst.device import pick_device
+from fastnst.stylizer import Stylizer, save_image
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 THUMB_SIZE = 192
@@ -297,11 +298,6 @@ def image_input(value: Any) -> ImageInput:
     return value
 
 
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
 
 
 def labelled_grid(cells: Sequence[tuple[Image.Image, str]], cell: int | tuple[int, int], columns: int | None = None,
@@ -312,7 +308,7 @@ def labelled_grid(cells: Sequence[tuple[Image.Image, str]], cell: int | tuple[in
     cols = columns or max(1, math.ceil(math.sqrt(n)))
     rows = max(1, math.ceil(n / cols))
     sheet = Image.new("RGB", (pad + cols * (cw + pad), pad + rows * (ch + label_h + pad)), "white")
-    draw, font = ImageDraw.Draw(sheet), _font(max(10, label_h - 10))
+    draw, font = ImageDraw.Draw(sheet), label_font(max(10, label_h - 10))
     for i, (img, label) in enumerate(cells):
         x0 = pad + (i % cols) * (cw + pad)
         y0 = pad + (i // cols) * (ch + label_h + pad)
@@ -334,7 +330,7 @@ def placeholder_thumbnail(name: str, size: int = THUMB_SIZE) -> Image.Image:
     hue = int(hashlib.sha1(name.encode()).hexdigest()[:2], 16)
     img = Image.new("HSV", (size, size), (hue, 90, 200)).convert("RGB")
     draw = ImageDraw.Draw(img)
-    draw.text((size / 2, size / 2), (name[:1] or "?").upper(), fill="white", font=_font(size // 2), anchor="mm")
+    draw.text((size / 2, size / 2), (name[:1] or "?").upper(), fill="white", font=label_font(size // 2), anchor="mm")
     return img
 
 
@@ -518,8 +514,9 @@ class StyleService:
     def _apply(self, key: str, img: Image.Image, strength: float, preserve_color: bool) -> Image.Image:
         """One prepared (already resized) image through the style, batched with concurrent requests."""
         stylizer = self.stylizer(key)
-        y = self.batcher.run((id(stylizer), img.size), pil_to_tensor(img), stylizer.stylize_tensor)
-        return stylizer._finish(img, y[0], strength, bool(preserve_color))  # blend + colour, as Stylizer does
+        x = pil_to_tensor(img)
+        y = self.batcher.run((id(stylizer), img.size), x, stylizer.stylize_tensor)
+        return stylizer.finish(img, y[0], strength, bool(preserve_color), x=x[0])
 
     def prepare(self, image: Any, size: int, resample: Image.Resampling = Image.Resampling.LANCZOS) -> Image.Image:
         """Decode and check an input (see :func:`image_input`) and fit it into ``size``."""

@@ -14,8 +14,7 @@ from PIL import Image  # noqa: E402
 
 from demo.service import labelled_grid  # noqa: E402
 from fastnst import Stylizer  # noqa: E402
-from fastnst.registry import style_from_folder  # noqa: E402
-from fastnst.styles import embedded_styles  # noqa: E402
+from fastnst.styles import embedded_styles, style_from_folder  # noqa: E402
 
 PHOTOS = [ROOT / "fastnst" / "assets" / f for f in ("astronaut.jpg", "chelsea.jpg", "rocket.jpg")]
 CELL = 256

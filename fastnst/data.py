@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,29 +20,14 @@ from PIL import Image
 
 from .errors import FastNSTError, TrainingError
 from .images import load_image, pil_to_tensor
+from .settings import DataSettings
 
-DEFAULT_DATASET = "detection-datasets/coco"
-
-
-@dataclass
-class StreamConfig:
-    source: str = DEFAULT_DATASET      # Hub dataset id, local image folder, or Parquet file/folder
-    split: str = "train"
-    image_column: str = "image"
-    image_size: int = 256              # square training crops
-    random_crop: bool = True           # False: centre crop (validation)
-    min_side: int = 64                 # smaller images are skipped
-    shuffle_buffer: int = 1000         # 1 = no example-level shuffle (the order then resumes exactly)
-    seed: int = 0
-    exclude: frozenset[str] = frozenset()  # file names never used (a held-out evaluation split)
-
-
-def open_dataset(cfg: StreamConfig):
+def open_dataset(cfg: DataSettings):
     """The unshuffled ``datasets.IterableDataset`` of raw (undecoded) images: one column, bytes/path dicts."""
     from datasets import Image as ImageFeature
     from datasets import load_dataset
 
-    path = Path(cfg.source).expanduser()
+    path = Path(cfg.data).expanduser()
     try:
         if path.is_dir() and any(path.glob("**/*.parquet")):
             ds = load_dataset("parquet", data_files={cfg.split: str(path / "**" / "*.parquet")}, split=cfg.split,
@@ -54,18 +38,18 @@ def open_dataset(cfg: StreamConfig):
             # An explicit pattern: otherwise datasets splits files by names containing "train"/"test"/"val".
             ds = load_dataset("imagefolder", data_files={cfg.split: str(path / "**")}, split=cfg.split, streaming=True)
         else:
-            ds = load_dataset(cfg.source, split=cfg.split, streaming=True)
+            ds = load_dataset(cfg.data, split=cfg.split, streaming=True)
     except FileNotFoundError as e:
-        raise TrainingError(f"dataset {cfg.source!r}: {e}. Give a local image folder, Parquet files, or a Hub dataset id.") from None
+        raise TrainingError(f"dataset {cfg.data!r}: {e}. Give a local image folder, Parquet files, or a Hub dataset id.") from None
     except Exception as e:  # noqa: BLE001 - datasets raises many kinds; all mean "cannot open"
         if isinstance(e, FastNSTError):
             raise
         raise TrainingError(
-            f"cannot open dataset {cfg.source!r} ({type(e).__name__}: {e}). Offline? Use a local folder, e.g. --data ../shared/data/photos."
+            f"cannot open dataset {cfg.data!r} ({type(e).__name__}: {e}). Offline? Use a local folder, e.g. --data ../shared/data/photos."
         ) from None
     if cfg.image_column not in (ds.features or {}):
         raise TrainingError(
-            f"dataset {cfg.source!r} has no column {cfg.image_column!r} (columns: {', '.join(ds.features or [])}); set --image-column."
+            f"dataset {cfg.data!r} has no column {cfg.image_column!r} (columns: {', '.join(ds.features or [])}); set --image-column."
         )
     return ds.select_columns([cfg.image_column]).cast_column(cfg.image_column, ImageFeature(decode=False))
 
@@ -81,9 +65,10 @@ class ImageStream(torch.utils.data.IterableDataset):
     content is not saved (datasets refills it), so only ``shuffle_buffer=1`` resumes image-exact.
     """
 
-    def __init__(self, cfg: StreamConfig, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(self, cfg: DataSettings, rank: int = 0, world_size: int = 1) -> None:
         super().__init__()
         self.cfg, self.rank, self.world_size = cfg, rank, world_size
+        self.exclude = read_name_list(cfg.exclude_list) if cfg.exclude_list else frozenset()
         self.base = open_dataset(cfg)
         self.epoch, self.skipped, self.seen = 0, 0, 0
         self._current = None
@@ -141,14 +126,14 @@ class ImageStream(torch.utils.data.IterableDataset):
                 yield {"image": pil_to_tensor(img)[0], "skipped": self.skipped}
             if not usable:  # an empty or all-bad epoch would otherwise loop forever
                 raise TrainingError(
-                    f"dataset {self.cfg.source!r} gave this worker no usable image in a whole pass "
+                    f"dataset {self.cfg.data!r} gave this worker no usable image in a whole pass "
                     f"({self.skipped} skipped: undecodable or smaller than {self.cfg.min_side} px)."
                 )
             self.epoch += 1
 
     def _excluded(self, item: Any) -> bool:
         path = item.get("path") if isinstance(item, dict) else None
-        return bool(self.cfg.exclude) and path is not None and Path(path).name in self.cfg.exclude
+        return bool(self.exclude) and path is not None and Path(path).name in self.exclude
 
     def _decode(self, item: Any) -> Image.Image | None:
         try:
@@ -195,7 +180,7 @@ def crop_resize(img: Image.Image, size: int, rng: random.Random | None) -> Image
     return img.crop((left, top, left + size, top + size))
 
 
-def make_loader(cfg: StreamConfig, batch_size: int, num_workers: int = 1, rank: int = 0, world_size: int = 1,
+def make_loader(cfg: DataSettings, batch_size: int, num_workers: int = 1, rank: int = 0, world_size: int = 1,
                 pin_memory: bool = False):
     """A ``StatefulDataLoader`` over :class:`ImageStream` (its state goes into checkpoints)."""
     import warnings
@@ -211,7 +196,3 @@ def make_loader(cfg: StreamConfig, batch_size: int, num_workers: int = 1, rank: 
         stream, batch_size=batch_size, num_workers=workers, pin_memory=pin_memory, drop_last=True,
         persistent_workers=False, **({"prefetch_factor": 4} if workers else {}),
     )
-
-
-def default_num_workers() -> int:
-    return max(1, min(4, (os.cpu_count() or 2) // 2))

@@ -19,7 +19,6 @@ must not end up in published pictures).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -36,18 +35,20 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .data import crop_resize, read_list
+from .data import crop_resize, read_list, read_name_list
 from .errors import FastNSTError
-from .images import ImageInput, list_images, load_image, pil_to_tensor, tensor_to_pil
-from .model import TransformerNet, read_config
-from .objective import LossTerms, ObjectiveSettings, PerceptualObjective
+from .files import atomic_path
+from .images import ImageInput, label_font, list_images, load_image, pil_to_tensor, tensor_to_pil
+from .device import hardware_description, pick_device
+from .model import TransformerNet
+from .objective import LossTerms, PerceptualObjective
+from .settings import EVAL_SIZES as SIZES
+from .settings import GATYS_INITS as INITS
+from .settings import GATYS_ITERATIONS, ObjectiveSettings, TrainConfig, normalise_training, style_entries
+from .styles import read_config
 
-GATYS_ITERATIONS = (10, 20, 30, 50, 100)
-SIZES = (256,)
 #: Gatys snapshots shown in the side-by-side picture (the nearest available are used otherwise).
 PICTURE_ITERATIONS = (50, 100)
-#: Where Gatys' optimisation starts: the content photo, or white noise as in Johnson et al.'s baseline.
-INITS = ("content", "noise")
 #: Publishable photos never used in training, shipped in the package (public domain / CC0, see its SOURCES.md).
 DEFAULT_PHOTOS = Path(__file__).parent / "assets"
 COUNTING = ("L-BFGS iterations of torch.optim.LBFGS (lr 1, history 100); without line search each iteration "
@@ -248,8 +249,6 @@ def find_style_image(style_dir: Path, training: Mapping[str, Any], explicit: str
         if flag == "--style-image" and Path(value).is_file():
             return Path(value), "the training command's --style-image"
         if flag == "--styles" and Path(value).is_file() and name:
-            from .train import TrainConfig, style_entries
-
             try:
                 entries = style_entries(TrainConfig(styles=value))
             except FastNSTError:
@@ -269,20 +268,19 @@ def _file_id(path: Path) -> str:
 
 
 def _in_training_folder(photo: Path, training: Mapping[str, Any]) -> bool:
-    data = training.get("dataset")
+    data = normalise_training(training).get("data")
     return bool(data) and Path(str(data)).is_dir() and Path(photo).resolve().is_relative_to(Path(str(data)).resolve())
 
 
 def _training_photo_warning(photo: Path, training: Mapping[str, Any]) -> str | None:
     if not _in_training_folder(photo, training):
         return None
-    held_out = training.get("held_out")
+    training = normalise_training(training)
+    held_out = training.get("exclude_list")
     if held_out and Path(str(held_out)).is_file():
-        from .data import read_name_list
-
         if Path(photo).name in read_name_list(str(held_out)):
             return None  # in the folder, but on the list the training never read
-    return (f"{photo} is in the style's training data ({training.get('dataset')}): not a held-out photo. "
+    return (f"{photo} is in the style's training data ({training.get('data')}): not a held-out photo. "
             "Training photos may also be research-only: do not publish pictures made from them.")
 
 
@@ -318,13 +316,10 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
     """
     if init not in INITS:
         raise FastNSTError(f"init must be one of {', '.join(INITS)}, not {init!r}.")
-    from .stylizer import pick_device
-    from .train import hardware_description
-
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     style_dir = Path(style_dir)
     config = read_config(style_dir)
-    training = config.get("training") or {}
+    training = normalise_training(config.get("training") or {})
     if not training:
         log(f"warning: {style_dir}/config.json has no training block; using the default loss settings")
     settings = ObjectiveSettings.from_training(training)
@@ -345,7 +340,9 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
     iterations = sorted({0, *(int(i) for i in iterations)})  # 0: the loss of the content photo itself
     result: dict[str, Any] = {
         "style": name, "style_dir": str(style_dir), "style_image": str(style_path), "style_image_source": style_note,
-        "settings": {**asdict(settings), "style_layers": list(settings.style_layers)},
+        # the loss, and the crop size it was trained at (the scale of its strokes)
+        "settings": {**asdict(settings), "style_layers": list(settings.style_layers),
+                     "image_size": int(training.get("image_size", 256))},
         "iterations": iterations, "sizes": list(sizes), "counting": COUNTING, "line_search": line_search, "init": init,
         "device": str(dev), "hardware": hardware_description(), "torch_threads": torch.get_num_threads(),
         "photos": [str(f) for f in files], "warnings": warnings, "runs": [],
@@ -474,10 +471,8 @@ def median_matched(estimates: Sequence[float | None]) -> float | None:
 
 
 def write_json(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2) + "\n")
 
 
 def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -516,10 +511,7 @@ def label_height(panel: int) -> int:
 
 
 def _font(panel: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.load_default(size=_font_size(panel))
-    except TypeError:  # Pillow without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
+    return label_font(_font_size(panel))
 
 
 def side_by_side(panels: Sequence[tuple[str, Image.Image]], path: str | os.PathLike | None = None,
@@ -671,58 +663,6 @@ def format_table(result: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\nmean times  " + times
 
 
-# --- command line --------------------------------------------------------------------------------
-
-def _int_list(s: str) -> list[int]:
-    try:
-        values = [int(v) for v in s.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, not {s!r}") from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, not {s!r}")
-    return values
-
-
-def register_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "eval", help="compare style networks' loss with Gatys et al.'s optimisation",
-        description="Quality evaluation after Johnson et al. (2016), Fig. 5: on held-out photos, the training loss "
-                    "of the feed-forward output against L-BFGS optimisation of the pixels (Gatys et al.) after "
-                    "10..100 iterations; the matched iteration count (median over the photos), the wall-time ratio "
-                    "and side-by-side pictures.",
-        epilog="examples:\n"
-               "  fastnst eval starry_night --photos demo/examples --out eval/starry_night\n"
-               "  fastnst eval all --photos held-out/ --out docs/eval --table docs/eval/README-table.md --resume",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("styles", metavar="STYLE", nargs="+",
-                   help="embedded style name, style folder or Hub repo id; 'all': every embedded style")
-    p.add_argument("--photos", nargs="+", default=None,
-                   help="held-out photos: files, folders, or .txt lists of paths (default: the public-domain "
-                        "photos shipped in fastnst/assets)")
-    p.add_argument("--sizes", type=_int_list, default=list(SIZES), help="square sizes in px (default 256)")
-    p.add_argument("--iterations", type=_int_list, default=list(GATYS_ITERATIONS),
-                   help="Gatys L-BFGS iteration checkpoints (default 10,20,30,50,100)")
-    p.add_argument("--init", choices=INITS, default="content",
-                   help="where Gatys starts: the content photo (default, the harder bar) or white noise "
-                        "(Johnson et al.'s baseline)")
-    p.add_argument("--max-photos", type=int, default=None, help="use only the first N photos")
-    p.add_argument("--out", default=None, help="output folder (default eval/STYLE_NAME; with several styles or "
-                                               "--table, one sub-folder per style)")
-    p.add_argument("--table", default=None, help="also write one markdown table of all the styles to this file")
-    p.add_argument("--into-card", action="store_true",
-                   help="write the result into each (local) style folder: config.json's training.evaluation, "
-                        "evaluation.jpg (the side-by-side picture) and a regenerated model card")
-    p.add_argument("--style-image", default=None,
-                   help="the style image trained with (default: the path in the training command, else style.jpg)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, mps, auto (default cpu)")
-    p.add_argument("--loss-network-path", default=None, help="weights file of the loss network (as in training)")
-    p.add_argument("--line-search", action="store_true", help="L-BFGS with strong-Wolfe line search (default: none)")
-    p.add_argument("--resume", action="store_true",
-                   help="reuse the Gatys runs of earlier runs in --out (same style image, settings and start): only "
-                        "the network is measured again; also continues an interrupted run or adds photos/sizes")
-    p.set_defaults(func=_cmd_eval)
-
-
 def record_in_style(style_dir: Path, result: Mapping[str, Any]) -> Path:
     """Put an evaluation into its style folder: config.json (training.evaluation), evaluation.jpg, the card."""
     from .card import EVALUATION_IMAGE, save_model_card
@@ -748,33 +688,3 @@ def photo_files(specs: Sequence[str | os.PathLike] | None) -> list[Path]:
         else:
             paths.append(str(p))
     return list_images(paths)
-
-
-def _cmd_eval(args: argparse.Namespace) -> int:
-    from .styles import embedded_styles
-
-    specs = list(embedded_styles()) if args.styles == ["all"] else args.styles
-    results = []
-    for spec in specs:
-        style_dir = resolve_style_dir(spec)
-        if args.out:
-            out = Path(args.out) / style_dir.name if len(specs) > 1 or args.table else Path(args.out)
-        else:
-            out = Path("eval") / style_dir.name
-        result = evaluate_style(style_dir, photo_files(args.photos), args.sizes, args.iterations,
-                                style_image=args.style_image, max_photos=args.max_photos, device=args.device, out=out,
-                                loss_network_path=args.loss_network_path, line_search=args.line_search,
-                                resume=args.resume, init=args.init)
-        print(f"{result['style']}: style image {result['style_image']} ({result['style_image_source']})")
-        print(format_table(result))
-        print(f"wrote {out / 'eval.json'}, {out / 'summary.md'}, " + ", ".join(result.get("pictures", [])))
-        if args.into_card:
-            print(f"updated {record_in_style(style_dir, result)}")
-        results.append(result)
-    if args.table:
-        table = "\n\n".join(styles_table(results, size) for size in args.sizes)
-        Path(args.table).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.table).write_text(table)
-        print(table)
-        print(f"wrote {args.table}")
-    return 0

@@ -18,28 +18,25 @@ Guarantees:
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .card import CARD_NAME, card_needs_regeneration, render_model_card
-from .errors import FastNSTError, HubError, InvalidStyleError, StyleNotFoundError, UnsafeWeightsError
-from .model import (CONFIG_NAME, WEIGHTS_NAME, TransformerNet, _refuse_missing_weights, load_weights, read_config,
-                    translate_hub_errors, validate_architecture)
-from .registry import StyleInfo, available_styles, parse_sources, style_from_folder
+from .errors import FastNSTError, HubError, ImageError, InvalidStyleError, StyleNotFoundError, UnsafeWeightsError, \
+    translate_hub_errors
+from .images import load_image
+from .model import TransformerNet
+from .styles import (CONFIG_NAME, WEIGHTS_NAME, StyleInfo, is_repo_id, load_weights, read_config, refuse_missing_weights,
+                     style_from_folder, validate_architecture, verify_safetensors)
 
 TAG = "fastnst"
 #: Files a style repo may hold that fastnst downloads. Pickles are never downloaded.
 PULL_PATTERNS = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, "style.jpg", "example.jpg", "evaluation.jpg", "*.onnx"]
 #: Top-level files of a style folder that are pushed (others, e.g. training logs, stay local).
 PUSH_SUFFIXES = {".json", ".safetensors", ".md", ".jpg", ".jpeg", ".png", ".webp", ".onnx", ".txt"}
-_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-                "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
 _PROBE_TIMEOUT_S = 5.0
 
 
@@ -95,8 +92,7 @@ def validate_style_folder(folder: Path, repo_id: str | None = None) -> tuple[dic
     names = sorted(p.name for p in folder.iterdir() if p.is_file())
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
-        _refuse_missing_weights(str(folder), names)
-    verify_safetensors(weights)
+        refuse_missing_weights(str(folder), names)
     load_weights(TransformerNet(channels=config["channels"], num_residual=config["num_residual"]), weights)
     for image in ("style.jpg", "example.jpg", "evaluation.jpg"):
         if (folder / image).is_file():
@@ -111,9 +107,6 @@ def validate_style_folder(folder: Path, repo_id: str | None = None) -> tuple[dic
 
 
 def _check_image(path: Path) -> None:
-    from .errors import ImageError
-    from .images import load_image
-
     try:
         load_image(path)
     except ImageError as e:
@@ -152,7 +145,7 @@ def verify_snapshot(repo_id: str, folder: Path) -> None:
     """Check a pulled snapshot: weights present and safetensors, every file matching its Hub checksum."""
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
-        _refuse_missing_weights(repo_id, _remote_names(repo_id, folder.name))
+        refuse_missing_weights(repo_id, _remote_names(repo_id, folder.name))
     for path in sorted(p for p in folder.iterdir() if p.is_file()):
         expected = Path(os.path.realpath(path)).name  # the blob is named by the ETag the Hub sent
         actual = _file_digest(path, expected)
@@ -167,44 +160,6 @@ def verify_snapshot(repo_id: str, folder: Path) -> None:
         raise UnsafeWeightsError(f"{repo_id}: {_strip_prefix(str(e), str(weights))} It was removed from the cache.") from None
     config = read_config(folder)
     validate_architecture(config.get("channels"), config.get("num_residual"))
-
-
-def verify_safetensors(path: Path) -> None:
-    """Refuse a file that is not a complete, well-formed safetensors file (checks the header only)."""
-    from huggingface_hub.constants import SAFETENSORS_MAX_HEADER_LENGTH
-
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if head[:2] == b"PK" or head[:1] == b"\x80":
-            raise UnsafeWeightsError(f"{path}: is a pickle/zip checkpoint, not safetensors; it is never unpickled.")
-        n = int.from_bytes(head, "little") if len(head) == 8 else -1
-        if not 2 <= n <= min(SAFETENSORS_MAX_HEADER_LENGTH, size - 8):
-            raise UnsafeWeightsError(f"{path}: not a safetensors file (bad header length).")
-        raw = f.read(n)
-    try:
-        header = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        header = None
-    if not isinstance(header, dict):
-        raise UnsafeWeightsError(f"{path}: not a safetensors file (the header is not a JSON object).")
-    end = 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            begin, stop = (int(x) for x in info["data_offsets"])
-            count = 1
-            for dim in info["shape"]:
-                count *= int(dim)
-            nbytes = count * _DTYPE_BYTES[info["dtype"]]
-        except (KeyError, TypeError, ValueError):
-            raise UnsafeWeightsError(f"{path}: safetensors header entry {name!r} is malformed.") from None
-        if not 0 <= begin <= stop or stop - begin != nbytes:
-            raise UnsafeWeightsError(f"{path}: safetensors tensor {name!r} has inconsistent offsets.")
-        end = max(end, stop)
-    if 8 + n + end != size:
-        raise UnsafeWeightsError(f"{path}: truncated or padded safetensors file ({size} bytes, header says {8 + n + end}).")
 
 
 def _file_digest(path: Path, expected: str) -> str | None:
@@ -263,8 +218,7 @@ def list_hub_styles(author: str | None = None, search: str | None = None, *, end
     styles = []
     for m in models:
         try:
-            with translate_hub_errors(m.id):
-                styles.append(_describe(api, m.id, thumbnails=thumbnails))
+            styles.append(describe_repo(m.id, thumbnails=thumbnails, api=api))
         except FastNSTError:  # gone or private since the listing, or a broken repo: list it bare
             styles.append(StyleInfo(name=m.id.split("/")[-1], ref=m.id, source="hub", meta={"repo_id": m.id}))
     return styles
@@ -286,8 +240,18 @@ def hub_unreachable(endpoint: str | None = None) -> str | None:
     return None
 
 
-def _describe(api: Any, repo_id: str, thumbnails: bool = False) -> StyleInfo:
-    """StyleInfo of a Hub repo: sizes from the model info, metadata from config.json (both cached)."""
+def describe_repo(repo_id: str, *, thumbnails: bool = False, api: Any = None) -> StyleInfo:
+    """StyleInfo of a Hub repo: sizes from the model info, metadata from config.json (both cached).
+
+    Raises fastnst's errors (``StyleNotFoundError``, ``HubError``) for Hub trouble."""
+    from huggingface_hub import HfApi
+
+    api = api or HfApi(library_name="fastnst", library_version=__version__)
+    with translate_hub_errors(repo_id):
+        return _describe(api, repo_id, thumbnails)
+
+
+def _describe(api: Any, repo_id: str, thumbnails: bool) -> StyleInfo:
     from huggingface_hub import hf_hub_download
 
     info = api.model_info(repo_id, files_metadata=True)
@@ -315,178 +279,47 @@ def _describe(api: Any, repo_id: str, thumbnails: bool = False) -> StyleInfo:
 
 
 def cached_styles(repo_id: str | None = None) -> list[StyleInfo]:
-    """Styles in the local Hugging Face cache (pulled before), or only ``repo_id``'s; no network."""
-    from huggingface_hub import constants
+    """Styles in the local Hugging Face cache (pulled before), or only ``repo_id``'s; no network.
 
-    root = Path(constants.HF_HUB_CACHE)
-    pattern = "models--" + repo_id.replace("/", "--") if repo_id else "models--*--*"
+    Each repo gives its newest complete style snapshot (the one ``main`` points to first)."""
+    from huggingface_hub import constants, scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound, CorruptedCacheException
+
+    try:
+        repos = scan_cache_dir(constants.HF_HUB_CACHE).repos  # read now: HF_HOME may have changed since import
+    except (CacheNotFound, CorruptedCacheException, OSError):
+        return []
     found = []
-    for storage in sorted(root.glob(pattern)) if root.is_dir() else []:
-        snapshot = _cached_snapshot(storage)
-        if snapshot is None:
+    for repo in sorted(repos, key=lambda r: r.repo_id):
+        if repo.repo_type != "model" or (repo_id and repo.repo_id != repo_id):
             continue
-        try:
-            info = style_from_folder(snapshot, "cache")
-        except InvalidStyleError:
-            continue
-        rid = storage.name[len("models--"):].replace("--", "/")
-        info.ref, info.meta = rid, {**info.meta, "repo_id": rid, "path": str(snapshot), "sha": snapshot.name}
-        found.append(info)
+        newest_first = sorted(repo.revisions, key=lambda r: ("main" in r.refs, r.last_modified), reverse=True)
+        for revision in newest_first:
+            info = _cached_style(revision.snapshot_path)
+            if info is not None:
+                info.ref, info.meta = repo.repo_id, {**info.meta, "repo_id": repo.repo_id,
+                                                     "path": str(revision.snapshot_path), "sha": revision.commit_hash}
+                found.append(info)
+                break
     return found
 
 
-def _cached_snapshot(storage: Path) -> Path | None:
-    """The newest complete fastnst snapshot of a cached repo (refs/main first)."""
-    candidates = []
-    main = storage / "refs" / "main"
-    if main.is_file():
-        candidates.append(storage / "snapshots" / main.read_text().strip())
-    snapshots = storage / "snapshots"
-    if snapshots.is_dir():
-        candidates += sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
-    for snap in candidates:
-        if (snap / WEIGHTS_NAME).is_file() and (snap / CONFIG_NAME).is_file():
-            try:
-                cfg = read_config(snap)
-            except InvalidStyleError:
-                continue
-            if isinstance(cfg.get("channels"), int) and isinstance(cfg.get("num_residual"), int):
-                return snap
-    return None
-
-
-def styles_from_source(entry: str) -> tuple[list[StyleInfo], list[str]]:
-    """Styles of one Hub source entry (``hub:owner/name``, ``owner/name``, ``author:NAME``, ``cache``), and warnings.
-
-    Never raises for Hub trouble: an unreachable Hub gives the cached styles and a warning.
-    """
-    entry = entry.strip()
-    if entry == "cache":
-        return cached_styles(), []
-    if entry.startswith("author:"):
-        author = entry[len("author:"):].strip()
-        cached = [s for s in cached_styles() if s.ref.startswith(author + "/")]
-        reason = hub_unreachable()
-        if reason:
-            return cached, [f"{entry}: Hub not reachable ({reason}): showing cached styles only."]
-        try:
-            return list_hub_styles(author=author, thumbnails=True), []
-        except FastNSTError as e:
-            return cached, [f"{entry}: {e} Showing cached styles only."]
-    repo_id = entry[len("hub:"):].strip() if entry.startswith("hub:") else entry
-    if not _looks_like_repo_id(repo_id):
-        return [], [f"{entry}: not a style folder, 'embedded', 'cache', 'author:NAME' or a Hub repo id (owner/name)."]
-    cached = cached_styles(repo_id)
-    reason = hub_unreachable()
-    if reason:
-        note = "showing the cached copy" if cached else f"not in the cache either (`fastnst pull {repo_id}` once online)"
-        return cached, [f"{repo_id}: Hub not reachable ({reason}): {note}."]
+def _cached_style(snapshot: Path) -> StyleInfo | None:
+    """The style of a cached snapshot, or None if it is not a complete fastnst style."""
+    if not (snapshot / WEIGHTS_NAME).is_file():
+        return None
     try:
-        from huggingface_hub import HfApi
-
-        with translate_hub_errors(repo_id):
-            return [_describe(HfApi(library_name="fastnst", library_version=__version__), repo_id, thumbnails=True)], []
-    except FastNSTError as e:
-        return cached, [str(e)]
-
-
-def _looks_like_repo_id(spec: str) -> bool:
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    if spec.count("/") != 1:
-        return False
-    try:
-        validate_repo_id(spec)
-    except HFValidationError:
-        return False
-    return True
+        config = read_config(snapshot)
+        validate_architecture(config.get("channels"), config.get("num_residual"))
+        return style_from_folder(snapshot, "cache")
+    except InvalidStyleError:
+        return None
 
 
 def _require_repo_id(repo_id: str) -> None:
-    if not _looks_like_repo_id(repo_id):
+    if not is_repo_id(repo_id):
         raise StyleNotFoundError(f"{repo_id!r} is not a Hub repo id; use owner/name, e.g. alice/starry-night.")
 
 
 def _strip_prefix(message: str, prefix: str) -> str:
     return message[len(prefix) + 2:] if message.startswith(prefix + ": ") else message
-
-
-# --- command line -------------------------------------------------------------------------------
-
-def register_cli(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``push``, ``pull`` and ``list`` to the ``fastnst`` command."""
-    p = subparsers.add_parser("push", help="upload a style folder to a Hugging Face Hub model repo",
-                              description="Validate a style folder and upload it to a Hub model repo in one commit. "
-                                          "Uses the token of `hf auth login` or HF_TOKEN.")
-    p.add_argument("folder", metavar="STYLE_DIR", help="style folder (config.json, model.safetensors, ...)")
-    p.add_argument("--repo-id", required=True, help="target repo, owner/name (created if missing)")
-    p.add_argument("--private", action="store_true", help="create the repo private")
-    p.set_defaults(func=cmd_push)
-
-    p = subparsers.add_parser("pull", help="download a style from the Hub into the local cache",
-                              description="Download a style repo into the Hugging Face cache (verified), so it "
-                                          "works offline afterwards. Prints the local folder.")
-    p.add_argument("repo_id", metavar="ID", help="Hub repo id, owner/name")
-    p.add_argument("--revision", default=None, help="branch, tag or commit (default: main)")
-    p.set_defaults(func=cmd_pull)
-
-    p = subparsers.add_parser("list", help="list local, cached and Hub styles",
-                              description="List styles: local sources (--styles or FASTNST_STYLE_SOURCES, default "
-                                          "'embedded'), styles in the Hugging Face cache, and fastnst styles on "
-                                          "the Hub (by the 'fastnst' tag).")
-    p.add_argument("--author", default=None, help="only styles of this Hub user or organisation")
-    p.add_argument("--search", default=None, help="only styles whose name or repo id contains this text")
-    p.add_argument("--styles", default=None, metavar="SOURCES",
-                   help="comma-separated sources: embedded, folders, owner/name, hub:owner/name, author:NAME, cache")
-    p.add_argument("--no-hub", action="store_true", help="do not ask the Hub (local and cached styles only)")
-    p.set_defaults(func=cmd_list)
-
-
-def cmd_push(args: argparse.Namespace) -> int:
-    print(push_style(args.folder, args.repo_id, private=args.private))
-    return 0
-
-
-def cmd_pull(args: argparse.Namespace) -> int:
-    print(pull_style(args.repo_id, revision=args.revision))
-    return 0
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    sources = parse_sources(args.styles)
-    styles, warnings = available_styles(sources + ([] if "cache" in sources else ["cache"]), hub=not args.no_hub)
-    if not args.no_hub:
-        try:
-            styles += list_hub_styles(author=args.author, search=args.search)
-        except FastNSTError as e:
-            warnings.append(f"{e} Showing local and cached styles only.")
-    rows, seen = [], set()
-    for s in styles:  # local sources, then the cache, then the Hub: a cached Hub style shows as "cache"
-        if s.ref in seen:
-            continue
-        seen.add(s.ref)
-        if args.author and not s.ref.startswith(args.author + "/"):
-            continue
-        if args.search and args.search.lower() not in f"{s.name} {s.ref} {s.title}".lower():
-            continue
-        rows.append((s.name, s.ref, s.source, _human_size(s.size_bytes)))
-    for w in warnings:
-        print(f"fastnst: warning: {w}", file=sys.stderr)
-    if not rows:
-        print("no styles found")
-        return 0
-    widths = [max(len(r[i]) for r in rows + [("NAME", "REPO ID / PATH", "SOURCE", "SIZE")]) for i in range(4)]
-    for row in [("NAME", "REPO ID / PATH", "SOURCE", "SIZE")] + rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-    return 0
-
-
-def _human_size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return "?"

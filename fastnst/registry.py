@@ -13,52 +13,13 @@ option); each entry is one of:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from .model import CONFIG_NAME, WEIGHTS_NAME, read_config
-from .styles import embedded_styles
+from .errors import FastNSTError
+from .hub import cached_styles, describe_repo, hub_unreachable, list_hub_styles
+from .styles import CONFIG_NAME, StyleInfo, embedded_styles, is_repo_id, style_from_folder
 
 DEFAULT_SOURCES = "embedded"
-
-
-@dataclass
-class StyleInfo:
-    """One style the user can pick."""
-
-    name: str                      # short name shown in lists
-    ref: str                       # what Stylizer.from_pretrained takes: a folder path or a repo id
-    source: str                    # "embedded" | "local" | "hub" | "cache"
-    title: str = ""
-    artist: str = ""
-    thumbnail: str | None = None   # local path of style.jpg, if available
-    size_bytes: int | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        who = f" ({self.artist})" if self.artist else ""
-        return f"{self.title or self.name}{who}"
-
-
-def style_from_folder(folder: str | os.PathLike, source: str = "local") -> StyleInfo:
-    """StyleInfo of a style folder on disk (embedded, local or a Hub cache snapshot)."""
-    folder = Path(folder)
-    cfg = read_config(folder)
-    style = cfg.get("style") or {}
-    thumb = folder / "style.jpg"
-    weights = folder / WEIGHTS_NAME
-    return StyleInfo(
-        name=str(style.get("name") or folder.name),
-        ref=str(folder),
-        source=source,
-        title=str(style.get("title", "")),
-        artist=str(style.get("artist", "")),
-        thumbnail=str(thumb) if thumb.is_file() else None,
-        size_bytes=weights.stat().st_size if weights.is_file() else None,
-        meta=style,
-    )
 
 
 def _local_styles(path: Path) -> list[StyleInfo]:
@@ -77,7 +38,7 @@ def parse_sources(spec: str | None = None) -> list[str]:
 def available_styles(sources: str | list[str] | None = None, *, hub: bool = True) -> tuple[list[StyleInfo], list[str]]:
     """Resolve the sources into styles, and a list of warnings (e.g. "the Hub was not reachable").
 
-    Hub sources need :mod:`fastnst.hub`; with ``hub=False`` they are skipped.
+    With ``hub=False`` Hub sources are skipped (no network).
     """
     entries = parse_sources(sources) if not isinstance(sources, list) else sources
     styles: list[StyleInfo] = []
@@ -86,18 +47,11 @@ def available_styles(sources: str | list[str] | None = None, *, hub: bool = True
         if entry == "embedded":
             styles += [style_from_folder(p, "embedded") for p in embedded_styles().values()]
         elif entry == "cache":  # the local Hugging Face cache: no network needed
-            from .hub import cached_styles
-
             styles += cached_styles()
         elif Path(entry).expanduser().exists():
             styles += _local_styles(Path(entry).expanduser())
         elif hub:
-            try:
-                from . import hub as hub_module
-            except ImportError:
-                warnings.append(f"{entry}: Hub support is not available")
-                continue
-            found, warn = hub_module.styles_from_source(entry)
+            found, warn = styles_from_source(entry)
             styles += found
             warnings += warn
         else:
@@ -109,3 +63,35 @@ def available_styles(sources: str | list[str] | None = None, *, hub: bool = True
             seen.add(s.ref)
             unique.append(s)
     return unique, warnings
+
+
+def styles_from_source(entry: str) -> tuple[list[StyleInfo], list[str]]:
+    """Styles of one Hub source entry (``hub:owner/name``, ``owner/name``, ``author:NAME``, ``cache``), and warnings.
+
+    Never raises for Hub trouble: an unreachable Hub gives the cached styles and a warning.
+    """
+    entry = entry.strip()
+    if entry == "cache":
+        return cached_styles(), []
+    if entry.startswith("author:"):
+        author = entry[len("author:"):].strip()
+        cached = [s for s in cached_styles() if s.ref.startswith(author + "/")]
+        reason = hub_unreachable()
+        if reason:
+            return cached, [f"{entry}: Hub not reachable ({reason}): showing cached styles only."]
+        try:
+            return list_hub_styles(author=author, thumbnails=True), []
+        except FastNSTError as e:
+            return cached, [f"{entry}: {e} Showing cached styles only."]
+    repo_id = entry[len("hub:"):].strip() if entry.startswith("hub:") else entry
+    if not is_repo_id(repo_id):
+        return [], [f"{entry}: not a style folder, 'embedded', 'cache', 'author:NAME' or a Hub repo id (owner/name)."]
+    cached = cached_styles(repo_id)
+    reason = hub_unreachable()
+    if reason:
+        note = "showing the cached copy" if cached else f"not in the cache either (`fastnst pull {repo_id}` once online)"
+        return cached, [f"{repo_id}: Hub not reachable ({reason}): {note}."]
+    try:
+        return [describe_repo(repo_id, thumbnails=True)], []
+    except FastNSTError as e:
+        return cached, [str(e)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -14,64 +13,16 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .device import pick_device, pick_dtype
+from .files import atomic_path
 from .images import ImageInput, fit_size, load_image, pil_to_tensor, tensor_to_pil
 from .model import TransformerNet
 from .styles import resolve_style
 from .subpixel import SubpixelNet
 
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 #: Images with more pixels than this are stylized in overlapping tiles to bound memory.
 DEFAULT_TILE_PIXELS = int(os.environ.get("FASTNST_TILE_PIXELS", 2048 * 2048))
-
-
-def pick_device(device: str | torch.device | None = None) -> torch.device:
-    """The given device, else CUDA, else Apple MPS, else CPU. Raises ValueError for one that is not usable here."""
-    if device not in (None, "auto"):
-        try:
-            dev = torch.device(device)
-        except (RuntimeError, TypeError):
-            raise ValueError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps.") from None
-        cuda_missing = dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count()
-        if cuda_missing or (dev.type == "mps" and not _mps_available()):
-            raise ValueError(f"device {device!r} is not available on this machine; use cpu or leave the device unset.")
-        return dev
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if _mps_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def _mps_available() -> bool:
-    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-
-
-def pick_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
-    """The dtype of a precision setting.
-
-    ``auto``: fp16 on CUDA/MPS; on CPUs bf16 where they compute it natively (AVX-512 BF16, AMX:
-    1.6-2.6x faster than fp32 in ``benchmarks/bench_inference.py``, and a trained style's output
-    within a few grey levels of fp32's, see ``tests/test_fast_paths.py``), else fp32 (emulated bf16
-    would be slower).
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}.")
-    if precision == "auto":
-        if device.type in ("cuda", "mps"):
-            return torch.float16
-        return torch.bfloat16 if cpu_supports_bf16() else torch.float32
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
-
-
-@functools.cache
-def cpu_supports_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX); read from /proc/cpuinfo (Linux)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def compile_network(model: torch.nn.Module, device: torch.device, mode: bool | str = True):
@@ -99,22 +50,25 @@ class Stylizer:
 
     def __init__(self, model: TransformerNet, device: str | torch.device | None = None, precision: str = "auto",
                  tile_pixels: int = DEFAULT_TILE_PIXELS, tile_overlap: int = 128, *, compile: bool | str = False,
-                 threads: int | None = None) -> None:
-        """``precision``: auto (see :func:`pick_dtype`), fp32, fp16 or bf16 (fastest on CPUs with
+                 threads: int | None = None, decoder: str = "subpixel", channels_last: bool = True) -> None:
+        """``precision``: auto (see :func:`fastnst.device.pick_dtype`), fp32, fp16 or bf16 (fastest on CPUs with
         AVX-512 BF16/AMX). ``compile``: ``torch.compile`` the network (see :func:`compile_network`).
         ``threads``: intra-op threads of the process (``torch.set_num_threads``, a global setting).
 
-        The network runs in its sub-pixel form (:class:`~fastnst.subpixel.SubpixelNet`: the same
-        function with a cheaper decoder; 1.25-1.5x faster in ``benchmarks/bench_inference.py``),
-        channels_last."""
+        ``decoder``: ``subpixel`` runs the network's sub-pixel form (:class:`~fastnst.subpixel.SubpixelNet`,
+        the same function with a cheaper decoder, faster in ``benchmarks/bench_inference.py``);
+        ``upsample`` the network as trained. ``channels_last``: the memory format (faster on CPUs and GPUs)."""
+        if decoder not in ("subpixel", "upsample"):
+            raise ValueError(f"decoder must be subpixel or upsample, not {decoder!r}.")
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, precision)
         if threads is not None:
             torch.set_num_threads(max(1, int(threads)))
-        self.model = model.eval().to(self.device, dtype=self.dtype, memory_format=torch.channels_last)
+        self._format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = model.eval().to(self.device, dtype=self.dtype, memory_format=self._format)
         self.tile_pixels, self.tile_overlap = int(tile_pixels), int(tile_overlap)
-        self.fast = SubpixelNet(self.model)
-        self.net = compile_network(self.fast, self.device, compile) if compile else self.fast
+        self._eager: torch.nn.Module = SubpixelNet(self.model) if decoder == "subpixel" else self.model
+        self._net = compile_network(self._eager, self.device, compile) if compile else self._eager
         self._tiling = False  # tiles replay recorded statistics: always eager (a compiled graph would bake them in)
 
     @classmethod
@@ -129,6 +83,11 @@ class Stylizer:
     @property
     def name(self) -> str:
         return str(self.model.style.get("name", "style"))
+
+    @property
+    def network(self) -> torch.nn.Module:
+        """The module that stylizes whole images: the chosen decoder form of :attr:`model`, compiled if asked."""
+        return self._net
 
     # --- public API -----------------------------------------------------------------------
 
@@ -147,9 +106,8 @@ class Stylizer:
     def stylize_batch(self, images: Sequence[ImageInput], *, strength: float = 1.0, preserve_color: bool = False,
                       max_size: int | None = 1024, batch_size: int = 8) -> list[Image.Image]:
         """Stylize many images; images of equal size run through the network together."""
-        if not 0.0 <= float(strength) <= 1.0:
-            raise ValueError(f"strength must be in [0, 1], not {strength}.")
-        prepared = [self._prepare(img, max_size) for img in images]
+        _check_strength(strength)
+        prepared = [self.prepare(img, max_size) for img in images]
         results: list[Image.Image | None] = [None] * len(prepared)
         groups: dict[tuple[int, int], list[int]] = {}
         for i, img in enumerate(prepared):
@@ -159,8 +117,8 @@ class Stylizer:
                 chunk = idxs[start:start + batch_size]
                 x = torch.cat([pil_to_tensor(prepared[i]) for i in chunk])
                 y = self.stylize_tensor(x)
-                for i, out in zip(chunk, y):
-                    results[i] = self._finish(prepared[i], out, float(strength), preserve_color)
+                for i, src, out in zip(chunk, x, y):
+                    results[i] = self.finish(prepared[i], out, strength, preserve_color, x=src)
         return [r for r in results if r is not None]
 
     @torch.inference_mode()
@@ -171,18 +129,24 @@ class Stylizer:
             return self._run(x)
         return torch.cat([self._run_tiled(x[i:i + 1]) for i in range(x.shape[0])])
 
-    # --- internals ------------------------------------------------------------------------
-
-    def _prepare(self, image: ImageInput, max_size: int | None) -> Image.Image:
+    @staticmethod
+    def prepare(image: ImageInput, max_size: int | None = 1024) -> Image.Image:
+        """Step 1 of :meth:`stylize_batch`: read an image safely and fit its longest side into ``max_size``."""
         img = load_image(image)
         size = fit_size(*img.size, max_size)
         if size != img.size:
             img = img.resize(size, Image.Resampling.LANCZOS)
         return img
 
-    def _finish(self, src: Image.Image, y: torch.Tensor, strength: float, preserve_color: bool) -> Image.Image:
-        x = pil_to_tensor(src)[0]
+    @staticmethod
+    def finish(src: Image.Image, y: torch.Tensor, strength: float = 1.0, preserve_color: bool = False, *,
+               x: torch.Tensor | None = None) -> Image.Image:
+        """Step 3, after :meth:`stylize_tensor`: the network's output ``y`` (3xHxW) of the prepared image ``src``
+        as a PIL image, blended with ``src`` by ``strength``, in ``src``'s colours if ``preserve_color``, with
+        ``src``'s alpha. ``x``: ``src`` as the tensor already made of it (else made here, only to blend)."""
+        _check_strength(strength)
         if strength < 1.0:
+            x = pil_to_tensor(src)[0] if x is None else x
             y = strength * y + (1.0 - strength) * x
         out = tensor_to_pil(y)
         if preserve_color:
@@ -192,10 +156,12 @@ class Stylizer:
             out.putalpha(src.getchannel("A"))
         return out
 
+    # --- internals ------------------------------------------------------------------------
+
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a batch (a whole image or a tile); float32 on the CPU."""
-        x = x.to(self.device, dtype=self.dtype, non_blocking=True).contiguous(memory_format=torch.channels_last)
-        return (self.fast if self._tiling else self.net)(x).float().cpu()
+        x = x.to(self.device, dtype=self.dtype, non_blocking=True).contiguous(memory_format=self._format)
+        return (self._eager if self._tiling else self._net)(x).float().cpu()
 
     def _run_tiled(self, x: torch.Tensor) -> torch.Tensor:
         """Overlapping tiles blended with linear ramps; every tile is normalised with the
@@ -207,8 +173,8 @@ class Stylizer:
         ref = F.interpolate(x, size=(max(4, round(h * scale)), max(4, round(w * scale))), mode="area")
         out = torch.zeros(1, 3, h, w)
         weight = torch.zeros(1, 1, h, w)
-        ref = ref.to(self.device, dtype=self.dtype).contiguous(memory_format=torch.channels_last)
-        with self.model.shared_norm_stats(ref, self.fast), self._tiles():
+        ref = ref.to(self.device, dtype=self.dtype).contiguous(memory_format=self._format)
+        with self.model.shared_norm_stats(ref, self._eager), self._tiles():
             for top, bottom in _spans(h, side, overlap):
                 for left, right in _spans(w, side, overlap):
                     tile = x[..., top:bottom, left:right]
@@ -225,6 +191,11 @@ class Stylizer:
             yield
         finally:
             self._tiling = False
+
+
+def _check_strength(strength: float) -> None:
+    if not 0.0 <= float(strength) <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], not {strength}.")
 
 
 def _spans(length: int, side: int, overlap: int) -> list[tuple[int, int]]:
@@ -263,15 +234,10 @@ def save_image(img: Image.Image, path: str | os.PathLike) -> Path:
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: unknown image suffix {path.suffix!r}; use .png, .jpg, .webp or .tif.")
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in (".jpg", ".jpeg") and img.mode == "RGBA":
         bg = Image.new("RGB", img.size, (255, 255, 255))
         bg.paste(img, mask=img.getchannel("A"))
         img = bg
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         img.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # only left when saving failed
     return path

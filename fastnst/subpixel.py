@@ -1,8 +1,8 @@
 """The style network's decoder rewritten in sub-pixel form: the same function, cheaper to run.
 
 The decoder (two upsampling layers and the 9x9 output convolution) is the slow part of inference
-on CPUs: about half the small network's time at 1024 px (plain, eager bf16) for 31 % of its
-FLOPs. Nearest-neighbour upsampling writes every value four times before a 3x3 convolution reads
+on CPUs, out of proportion to its share of the FLOPs (measured in ``benchmarks/bench_inference.py``
+and the README's "Speed"). Nearest-neighbour upsampling writes every value four times before a 3x3 convolution reads
 it, and the 9x9 output convolution has only 3 output channels, which convolution kernels compute
 at a fraction of their peak. :class:`SubpixelNet` computes the same function with
 
@@ -18,8 +18,8 @@ It holds no weights of its own: every module is the original network's, shared (
 weights are rearranged on each call, in microseconds), so it follows any change to the network's
 weights, and recorded instance-norm statistics (tiled stylization) work unchanged. The output
 equals :class:`~fastnst.model.TransformerNet`'s up to float rounding (``tests/test_subpixel.py``).
-Inference only: training runs the plain network (the whole style network, forward and backward,
-is 28 % of a CPU training step at 192 px, batch 2, bf16; the VGG16 loss network takes the rest).
+Inference only: training runs the plain network (the VGG16 loss network, not the style network,
+takes most of a training step: ``benchmarks/bench_train.py``).
 """
 
 from __future__ import annotations

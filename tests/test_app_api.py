@@ -15,7 +15,7 @@ from PIL import Image
 
 from app_helpers import app_env, cache_style, make_demo_styles
 from conftest import make_style, smooth_image
-from demo.testing import run_load, running_app
+from app_process import run_load, running_app
 from fastnst.images import load_image
 
 gradio_client = pytest.importorskip("gradio_client")

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from app_helpers import app_env, make_demo_styles
-from demo.testing import REPO, running_app
+from app_process import REPO, running_app
 from fastnst.styles import embedded_styles
 
 pytestmark = pytest.mark.browser

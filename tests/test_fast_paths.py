@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from conftest import REPO, smooth_image
-import fastnst.stylizer
+import fastnst.device
 from fastnst import Stylizer, TransformerNet
 from fastnst.styles import embedded_styles
 from fastnst.stylizer import compile_network
@@ -74,12 +74,12 @@ def test_bf16_on_a_trained_style_is_visually_the_same():
         d = levels(bf16(path, max_size=192), fp32(path, max_size=192))
         assert d.mean() <= BF16_TRAINED_MEAN and d.max() <= BF16_TRAINED_MAX, (
             f"{name}: bf16 is {d.mean():.2f} grey levels off fp32 on average, {d.max()} at most: "
-            "no longer visually the same; make precision='auto' fp32 on CPUs (fastnst.stylizer.pick_dtype)")
+            "no longer visually the same; make precision='auto' fp32 on CPUs (fastnst.device.pick_dtype)")
 
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_on_cpu_is_bf16_only_where_native(monkeypatch, native):
-    monkeypatch.setattr(fastnst.stylizer, "cpu_supports_bf16", lambda: native)
+    monkeypatch.setattr(fastnst.device, "cpu_supports_bf16", lambda: native)
     assert Stylizer(net(4, 1), device="cpu").dtype == (torch.bfloat16 if native else torch.float32)
 
 
@@ -88,7 +88,7 @@ def test_compile_matches_eager_and_tiles_stay_eager():
     model = net(4, 1)
     eager = Stylizer(copy.deepcopy(model), device="cpu", precision="fp32", tile_pixels=40 * 40)
     fast = Stylizer(copy.deepcopy(model), device="cpu", precision="fp32", tile_pixels=40 * 40, compile=True)
-    assert fast.net is not fast.model
+    assert fast.network is not fast.model
     x = torch.rand(1, 3, 36, 28, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(fast.stylize_tensor(x), eager.stylize_tensor(x), atol=FP32_ATOL, rtol=0)
     big = torch.rand(1, 3, 60, 52, generator=torch.Generator().manual_seed(1))  # over tile_pixels: tiled

@@ -345,7 +345,7 @@ def test_interrupted_download_offline_never_loads_a_partial_style(hub, alice, st
         pull_style("alice/starry")
     with pytest.raises(StyleNotFoundError, match="alice/starry"):
         Stylizer.from_pretrained("alice/starry", device="cpu")
-    assert cached_styles() == []
+    assert cached_styles() == [], cached_styles()[0].meta
 
 
 def test_corrupted_download_is_removed_from_the_cache(hub, alice, style_dir):

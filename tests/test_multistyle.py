@@ -10,7 +10,8 @@ import torch
 
 from conftest import smooth_image
 from fastnst import TrainingError, TransformerNet
-from fastnst.data import ImageStream, StreamConfig, read_name_list
+from fastnst.data import ImageStream, read_name_list
+from fastnst.settings import DataSettings
 from fastnst.multistyle import MultiStyleNet
 from fastnst.train import TrainConfig, train
 
@@ -80,10 +81,10 @@ def test_held_out_photos_are_never_streamed(photo_dir, tmp_path):
     lst.write_text("# held out\np01.jpg\np04.jpg  # a comment\n\n")
     assert read_name_list(lst) == {"p01.jpg", "p04.jpg"}
     seen = []
-    stream = ImageStream(StreamConfig(source=str(photo_dir), image_size=16, shuffle_buffer=1, exclude=read_name_list(lst)))
+    stream = ImageStream(DataSettings(data=str(photo_dir), image_size=16, shuffle_buffer=1, exclude_list=str(lst)))
     for i, item in zip(range(8), stream):  # more than one pass
         seen.append(item["image"])
-    kept = ImageStream(StreamConfig(source=str(photo_dir), image_size=16, shuffle_buffer=1))
+    kept = ImageStream(DataSettings(data=str(photo_dir), image_size=16, shuffle_buffer=1))
     first_pass = [item["image"] for _, item in zip(range(6), kept)]
     # the held-out images (2nd and 5th in order) never appear; the other four repeat
     assert len(seen) == 8 and stream.skipped == 0

@@ -9,7 +9,8 @@ from PIL import Image
 from conftest import smooth_image
 from fastnst import Stylizer, TransformerNet
 from fastnst.images import pil_to_tensor, tensor_to_pil
-from fastnst.stylizer import _spans, pick_device, pick_dtype
+from fastnst.device import pick_device, pick_dtype
+from fastnst.stylizer import _spans
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ import torch
 
 from conftest import REPO, smooth_image
 from fastnst import Stylizer, TrainingError
-from fastnst.data import ImageStream, StreamConfig, make_loader
+from fastnst.data import ImageStream, make_loader
+from fastnst.settings import DataSettings
 from fastnst.train import TrainConfig, train
 
 TINY = dict(loss_network="vgg16-random", image_size=32, batch_size=2, channels=4, num_residual=1, style_size=32,
@@ -47,7 +48,7 @@ def take(stream: ImageStream, n: int) -> list[dict]:
 
 
 def test_folder_stream_shapes_and_skips(photo_dir):
-    cfg = StreamConfig(source=str(photo_dir), image_size=24, min_side=32, shuffle_buffer=4, seed=1)
+    cfg = DataSettings(data=str(photo_dir), image_size=24, min_side=32, shuffle_buffer=4, seed=1)
     items = take(ImageStream(cfg), 10)  # one pass over the 10 good images
     assert all(i["image"].shape == (3, 24, 24) for i in items)
     assert all(0.0 <= float(i["image"].min()) and float(i["image"].max()) <= 1.0 for i in items)
@@ -68,7 +69,7 @@ def test_parquet_stream(tmp_path):
     rows = [{"bytes": jpeg(i), "path": f"{i}.jpg"} for i in range(5)] + [{"bytes": b"garbage", "path": "bad.jpg"}]
     table = pa.table({"img": rows, "caption": [str(i) for i in range(6)]})
     pq.write_table(table, tmp_path / "train.parquet")
-    loader = make_loader(StreamConfig(source=str(tmp_path / "train.parquet"), image_column="img", image_size=16,
+    loader = make_loader(DataSettings(data=str(tmp_path / "train.parquet"), image_column="img", image_size=16,
                                       min_side=16, shuffle_buffer=1), batch_size=5, num_workers=0)
     batch = next(iter(loader))
     assert batch["image"].shape == (5, 3, 16, 16)
@@ -76,20 +77,20 @@ def test_parquet_stream(tmp_path):
 
 
 def test_all_bad_images_is_an_error_not_a_hang(photo_dir):
-    stream = ImageStream(StreamConfig(source=str(photo_dir), min_side=10_000))
+    stream = ImageStream(DataSettings(data=str(photo_dir), min_side=10_000))
     with pytest.raises(TrainingError, match="no usable image"):
         next(iter(stream))
 
 
 def test_missing_column_and_missing_dataset(tmp_path, photo_dir):
     with pytest.raises(TrainingError, match="no column 'pixels'"):
-        ImageStream(StreamConfig(source=str(photo_dir), image_column="pixels"))
+        ImageStream(DataSettings(data=str(photo_dir), image_column="pixels"))
     with pytest.raises(TrainingError, match="cannot open dataset|dataset"):
-        ImageStream(StreamConfig(source=str(tmp_path / "nowhere" / "x.parquet")))
+        ImageStream(DataSettings(data=str(tmp_path / "nowhere" / "x.parquet")))
 
 
 def test_loader_resumes_exactly(photo_dir):
-    cfg = StreamConfig(source=str(photo_dir), image_size=16, shuffle_buffer=1, seed=3)
+    cfg = DataSettings(data=str(photo_dir), image_size=16, shuffle_buffer=1, seed=3)
     first = make_loader(cfg, batch_size=2, num_workers=1)
     it = iter(first)
     next(it)
@@ -147,7 +148,7 @@ def test_train_produces_a_loadable_style_folder(photo_dir, style_image, tmp_path
     img = Stylizer.from_pretrained(folder, device="cpu")(smooth_image(40, 30))
     assert img.size == (40, 30)
     assert list((folder / "runs").iterdir()), "TensorBoard event files are written"
-    assert config["training"]["dataset_description"] == "three test photos"
+    assert config["training"]["data_description"] == "three test photos"
     assert "| content images are | three test photos |" in (folder / "README.md").read_text()
     # A run continued with --resume reports the training time of all its legs, not the last one's.
     ckpt = torch.load(folder / "checkpoint.pt", weights_only=True)
@@ -257,7 +258,8 @@ def ckpt(cfg, model, *a, **k):
     weights["sha"] = hashlib.sha1(b"".join(v.numpy().tobytes() for v in model.state_dict().values())).hexdigest()
     return real_ckpt(cfg, model, *a, **k)
 T.make_loader, T.save_checkpoint = loader, ckpt
-rc = T.main(sys.argv[1:])
+from fastnst.cli import train_script_main
+rc = train_script_main(sys.argv[1:])
 rank = os.environ["RANK"]
 out = [a for a in sys.argv if a.startswith("--output-dir=")][0].split("=", 1)[1]
 json.dump({"seen": seen, "sha": weights["sha"], "rc": rc}, open(f"{out}/../rank{rank}.json", "w"))
@@ -345,10 +347,7 @@ def test_cosine_learning_rate_schedule():
     assert learning_rate(cfg, 50) == pytest.approx(0.55e-3)
     assert learning_rate(cfg, 100) == pytest.approx(1e-4)
     assert learning_rate(dataclasses.replace(cfg, lr_schedule="constant"), 100) == 1e-3
-    with pytest.raises(TrainingError, match="lr-schedule"):
-        from fastnst.train import validate_config
-
-        validate_config(dataclasses.replace(cfg, lr_schedule="step"))
+    assert any("lr-schedule" in p for p in dataclasses.replace(cfg, lr_schedule="step").problems())
 
 
 def test_dataloader_workers_crop_differently(tmp_path):
@@ -364,7 +363,7 @@ def test_dataloader_workers_crop_differently(tmp_path):
     smooth_image(160, 80, seed=3).save(buf, format="PNG")
     for i in range(2):  # two shards holding the same picture: one per worker
         pq.write_table(pa.table({"image": [{"bytes": buf.getvalue(), "path": f"same{i}.png"}]}), tmp_path / f"s{i}.parquet")
-    loader = make_loader(StreamConfig(source=str(tmp_path), image_size=32, shuffle_buffer=1, seed=0), batch_size=1,
+    loader = make_loader(DataSettings(data=str(tmp_path), image_size=32, shuffle_buffer=1, seed=0), batch_size=1,
                          num_workers=2)
     assert loader.num_workers == 2
     it = iter(loader)

@@ -23,8 +23,9 @@ import torch
 
 from fastnst.evaluate import matched_estimate, median_matched, prepare_photo
 from fastnst.multistyle import MultiStyleNet
-from fastnst.objective import ObjectiveSettings, PerceptualObjective
-from fastnst.train import TrainConfig, build_model, style_entries
+from fastnst.objective import PerceptualObjective
+from fastnst.settings import ObjectiveSettings, TrainConfig, style_entries
+from fastnst.train import build_model
 
 
 def load_run(checkpoint: Path) -> tuple[TrainConfig, dict]:

@@ -15,7 +15,8 @@ import torch
 
 from fastnst.evaluate import gatys, noise_image, prepare_photo
 from fastnst.images import tensor_to_pil
-from fastnst.objective import ObjectiveSettings, PerceptualObjective
+from fastnst.objective import PerceptualObjective
+from fastnst.settings import ObjectiveSettings
 
 ITERATIONS = (10, 20, 30, 50, 100, 200)
 

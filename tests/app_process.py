@@ -1,4 +1,5 @@
-"""Run the app in a subprocess on a free loopback port: for the tests and benchmarks/bench_app_load.py."""
+"""Test harness: run the app in a subprocess on a free loopback port, and a load run against it
+(the app tests and benchmarks/bench_app_load.py)."""
 
 from __future__ import annotations
 
