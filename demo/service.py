@@ -302,13 +302,19 @@ def image_input(value: Any) -> ImageInput:
 
 def labelled_grid(cells: Sequence[tuple[Image.Image, str]], cell: int | tuple[int, int], columns: int | None = None,
                   pad: int = 8, label_h: int = 24) -> Image.Image:
-    """Images (each fitted into a ``cell`` box, centred) with a caption under each, on white."""
+    """Images (each fitted into a ``cell`` box, centred) with a caption under each, on white; a caption
+    wider than its cell wraps onto a second line (``label_h`` grows to hold two) before it is shortened."""
     cw, ch = (cell, cell) if isinstance(cell, int) else cell
     n = len(cells)
     cols = columns or max(1, math.ceil(math.sqrt(n)))
     rows = max(1, math.ceil(n / cols))
+    font = label_font(max(10, label_h - 10))
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    wrapped = [_wrap(label, lambda t: measure.textlength(t, font=font) <= cw) for _, label in cells]
+    line_h = label_h - 6
+    label_h += line_h * (max((len(w) for w in wrapped), default=1) - 1)
     sheet = Image.new("RGB", (pad + cols * (cw + pad), pad + rows * (ch + label_h + pad)), "white")
-    draw, font = ImageDraw.Draw(sheet), label_font(max(10, label_h - 10))
+    draw = ImageDraw.Draw(sheet)
     for i, (img, label) in enumerate(cells):
         x0 = pad + (i % cols) * (cw + pad)
         y0 = pad + (i // cols) * (ch + label_h + pad)
@@ -318,11 +324,28 @@ def labelled_grid(cells: Sequence[tuple[Image.Image, str]], cell: int | tuple[in
             img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
                              Image.Resampling.LANCZOS)
         sheet.paste(img, (x0 + (cw - img.width) // 2, y0 + (ch - img.height) // 2))
-        text = label
-        while text and draw.textlength(text, font=font) > cw:
-            text = text[:-2] + "…" if len(text) > 2 else ""
-        draw.text((x0 + cw / 2, y0 + ch + label_h / 2), text, fill="black", font=font, anchor="mm")
+        lines = wrapped[i]
+        top = y0 + ch + (label_h - line_h * len(lines)) / 2
+        for k, text in enumerate(lines):
+            draw.text((x0 + cw / 2, top + line_h * (k + 0.5)), text, fill="black", font=font, anchor="mm")
     return sheet
+
+
+def _wrap(text: str, fits: Callable[[str], bool], max_lines: int = 2) -> list[str]:
+    """``text`` in at most ``max_lines`` lines that each ``fits``, broken at spaces; the last one shortened with …"""
+    lines: list[str] = []
+    words = text.split()
+    while words and len(lines) < max_lines:
+        line = words.pop(0)
+        while words and fits(f"{line} {words[0]}"):
+            line += " " + words.pop(0)
+        lines.append(line)
+    if words:
+        lines[-1] += " " + " ".join(words)
+    last = lines[-1] if lines else ""
+    while last and not fits(last):
+        last = last[:-2] + "…" if len(last) > 2 else ""
+    return lines[:-1] + [last] if lines else [""]
 
 
 def placeholder_thumbnail(name: str, size: int = THUMB_SIZE) -> Image.Image:
@@ -344,7 +367,8 @@ class StyleEntry:
 
     @property
     def caption(self) -> str:
-        return f"{self.info.label} · {self.info.source}"
+        """The gallery's short caption under the thumbnail: the painting's title (the dropdown has the rest)."""
+        return self.info.title or self.info.name
 
 
 class StyleService:
@@ -462,10 +486,8 @@ class StyleService:
     def _puller(self) -> Callable[..., Path]:
         if self._pull is not None:
             return lambda repo_id, revision=None: Path(self._pull(repo_id, revision=revision))
-        try:
-            from fastnst.hub import pull_style
-        except ImportError:
-            raise DemoError("Hub support (fastnst.hub) is not available in this installation.") from None
+        from fastnst.hub import pull_style
+
         return lambda repo_id, revision=None: Path(pull_style(repo_id, revision=revision))
 
     def _folder(self, info: StyleInfo) -> str:

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
+from PIL import Image
 
 from fastnst.errors import FastNSTError
 from fastnst.images import MAX_FILE_BYTES
@@ -27,7 +28,12 @@ log = logging.getLogger("fastnst.demo")
 
 TITLE = "fastnst · fast neural style transfer"
 CSS = """
-#style-gallery .caption-label { white-space: normal; font-size: 0.8em; }
+#style-gallery .thumbnail-item { display: flex; flex-direction: column; aspect-ratio: auto; overflow: visible; }
+#style-gallery .thumbnail-item img { aspect-ratio: 1; height: auto; }
+#style-gallery .caption-label { position: static; background: none; color: var(--body-text-color); border: none;
+  max-width: 100%; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; font-size: 0.8em; padding: 2px 0; }
+#style-gallery .thumbnail-item.selected { outline: 4px solid var(--color-accent); outline-offset: 1px; }
+#intro h2 { margin: 0 0 0.2em; }
 .fastnst-notice { border-left: 4px solid var(--color-accent); padding-left: 0.6em; }
 """
 LIVE_CHOICES = ["auto", "128", "192", "256", "320", "384", "512"]
@@ -58,6 +64,18 @@ def user_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def with_busy_button(trigger: Callable[..., Any], button: gr.Button, text: str, fn: Callable[..., Any],
+                     inputs: list[Any], outputs: list[Any], **event: Any) -> None:
+    """``trigger`` runs ``fn`` with its outputs free of progress and error states; meanwhile ``button`` says
+    ``text`` and is disabled, and afterwards (success or failure) it is as it was."""
+    label = button.value
+    quiet = dict(queue=False, api_visibility="private", show_progress="hidden")
+    work = trigger(lambda: gr.Button(value=text, interactive=False), None, [button], **quiet).then(
+        fn, inputs, outputs, show_progress="hidden", **event)
+    for after in (work.success, work.failure):  # (.then alone does not follow a failure in Gradio 6's front end)
+        after(lambda: gr.Button(value=label, interactive=True), None, [button], **quiet)
+
+
 def _style_choices(service: StyleService) -> list[tuple[str, str]]:
     return [(f"{e.info.label} [{e.info.source}]", e.key) for e in service.entries]
 
@@ -75,71 +93,79 @@ def _status_md(service: StyleService) -> str:
 
 
 def build(service: StyleService | None = None) -> gr.Blocks:
-    """The Blocks app over ``service`` (by default one built from the environment)."""
+    """The Blocks app over ``service`` (by default one built from the environment).
+
+    Input and result side by side, Stylize and the result in view without scrolling on a laptop
+    (1280x900); the gallery of styles, the Hub box and the examples below; on a phone the columns stack."""
     service = service or StyleService()
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(600, service.settings.tmp_max_age_s)) as demo:
-        gr.Markdown(f"# {TITLE}\nPick a style, give an image, press **Stylize**. "
-                    "Styles are feed-forward networks (Johnson et al., 2016): one pass per image.")
+        gr.Markdown(f"## {TITLE}\nPick a style, give an image, press **Stylize**: one pass of a feed-forward "
+                    "network per image (Johnson et al., 2016).", elem_id="intro")
         status = gr.Markdown(_status_md(service), label="Status", elem_id="status")
         with gr.Row(equal_height=False):
-            picker = _style_picker(service)
             inputs = _input_panel(service)
             results = _results_panel()
+        picker = _style_picker(service, inputs)
         live = _live_panel()
         _wire(demo, service, status, picker, inputs, results, live)
     demo.queue(default_concurrency_limit=service.concurrency, max_size=service.settings.queue_size)
     return demo
 
 
-def _style_picker(service: StyleService) -> SimpleNamespace:
-    """The gallery of styles, the style dropdown, and the Hub pull box."""
-    keys = service.keys()
-    with gr.Column(scale=5):
-        rows = max(1, min(3, -(-len(keys) // 3)))        # the gallery scrolls beyond three rows
-        gallery = gr.Gallery(value=service.gallery(), label="Styles", columns=3, height=40 + 170 * rows,
-                             allow_preview=False, object_fit="cover", interactive=False, elem_id="style-gallery")
-        style = gr.Dropdown(choices=_style_choices(service), value=keys[0] if keys else None,
-                            label="Style", elem_id="style-choice")
-        with gr.Row(visible=service.settings.allow_pull):
-            repo = gr.Textbox(label="Add a style from the Hub", placeholder="owner/name", scale=4, elem_id="hub-repo")
-            pull = gr.Button("Pull", scale=1, elem_id="hub-pull")
-    return SimpleNamespace(gallery=gallery, style=style, repo=repo, pull=pull)
-
-
 def _input_panel(service: StyleService) -> SimpleNamespace:
-    """The image (upload, webcam, clipboard, examples), the options, and the two buttons."""
-    settings = service.settings
-    with gr.Column(scale=5):
+    """The image (upload, webcam, clipboard), the style, the two buttons, then the options."""
+    settings, keys = service.settings, service.keys()
+    with gr.Column(scale=4, min_width=320):
         image = gr.Image(label="Your image", sources=["upload", "webcam", "clipboard"], type="filepath",
-                         image_mode=None, height=360, elem_id="input-image")
-        if example_images():
-            gr.Examples([[str(p)] for p in example_images()], inputs=[image],
-                        label="Examples (public domain, see demo/examples/SOURCES.md)")
-        strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength",
-                             info="0 keeps the photo, 1 is the full style", elem_id="strength")
-        preserve = gr.Checkbox(False, label="Preserve colours", info="take only the style's luminance",
-                               elem_id="preserve")
-        size = gr.Slider(64, settings.max_size, value=settings.default_size, step=16,
-                         label="Output size (longest side, px)", elem_id="size")
+                         image_mode=None, height=280, elem_id="input-image")
+        style = gr.Dropdown(choices=_style_choices(service), value=keys[0] if keys else None,
+                            label="Style (or pick one in the gallery below)", elem_id="style-choice")
         with gr.Row():
-            run = gr.Button("Stylize", variant="primary", elem_id="stylize")
-            sheet_btn = gr.Button("Contact sheet: every style", elem_id="contact-sheet")
-    return SimpleNamespace(image=image, strength=strength, preserve=preserve, size=size, run=run, sheet_btn=sheet_btn)
+            run = gr.Button("Stylize", variant="primary", scale=2, elem_id="stylize")
+            sheet_btn = gr.Button("Every style", variant="secondary", scale=1, elem_id="contact-sheet")
+        with gr.Accordion("Options", open=True):
+            strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength",
+                                 info="0 keeps the photo, 1 is the full style", elem_id="strength")
+            size = gr.Slider(64, settings.max_size, value=settings.default_size, step=16,
+                             label="Output size (longest side, px)", elem_id="size")
+            preserve = gr.Checkbox(False, label="Preserve colours", info="take only the style's luminance",
+                                   elem_id="preserve")
+    return SimpleNamespace(image=image, style=style, strength=strength, preserve=preserve, size=size, run=run,
+                           sheet_btn=sheet_btn)
 
 
 def _results_panel() -> SimpleNamespace:
-    """Before/after slider with the download, and the contact sheet, in two tabs."""
-    with gr.Column(scale=6):
+    """The largest part of the page: before/after slider with the download, and the contact sheet."""
+    with gr.Column(scale=6, min_width=320):
         with gr.Tabs() as tabs:
             with gr.Tab("Before / after", id="compare"):
-                compare = gr.ImageSlider(label="Before / after", type="filepath", elem_id="compare")
-                download = gr.DownloadButton("Download PNG (full resolution)", value=None, size="md",
-                                             elem_id="download")
-                info = gr.Markdown(label="Result", elem_id="result-info")
+                compare = gr.ImageSlider(label="Before / after", type="filepath", height=520, elem_id="compare")
+                with gr.Row():
+                    info = gr.Markdown("Your result appears here.", label="Result", elem_id="result-info")
+                    download = gr.DownloadButton("Download PNG", value=None, size="md", scale=0,
+                                                 elem_id="download")
             with gr.Tab("Contact sheet", id="sheet"):
-                sheet = gr.Image(label="Every style", type="filepath", interactive=False,
+                sheet = gr.Image(label="Every style", type="filepath", interactive=False, height=560,
                                  buttons=["download", "fullscreen"], elem_id="sheet")
     return SimpleNamespace(tabs=tabs, compare=compare, download=download, info=info, sheet=sheet)
+
+
+def _style_picker(service: StyleService, inputs: SimpleNamespace) -> SimpleNamespace:
+    """The gallery of styles (the painting, its title under it), the Hub pull box and the example photos."""
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=7, min_width=320):
+            rows = max(1, min(2, -(-len(service.keys()) // 5)))  # the gallery scrolls beyond two rows
+            gallery = gr.Gallery(value=service.gallery(), label="Styles", columns=5, height=50 + 215 * rows,
+                                 allow_preview=False, object_fit="cover", interactive=False, elem_id="style-gallery")
+        with gr.Column(scale=3, min_width=240):
+            with gr.Row(visible=service.settings.allow_pull):
+                repo = gr.Textbox(label="Add a style from the Hub", placeholder="owner/name", scale=3,
+                                  elem_id="hub-repo")
+                pull = gr.Button("Pull", scale=1, min_width=60, elem_id="hub-pull")
+            if example_images():
+                gr.Examples([[str(p)] for p in example_images()], inputs=[inputs.image],
+                            label="Example photos (public domain, see demo/examples/SOURCES.md)")
+    return SimpleNamespace(gallery=gallery, style=inputs.style, repo=repo, pull=pull)
 
 
 def _live_panel() -> SimpleNamespace:
@@ -188,8 +214,7 @@ def _wire(demo: gr.Blocks, service: StyleService, status: gr.Markdown, picker: S
         return str(service.save_output(grid, "contact-sheet")), gr.Tabs(selected="sheet")
 
     @user_errors
-    def do_pull(repo_id: str, progress=gr.Progress(track_tqdm=True)):
-        progress(0, desc=f"pulling {repo_id}")
+    def do_pull(repo_id: str):
         entry = service.add_hub_style(repo_id)
         gr.Info(f"added {html.escape(entry.key, quote=False)}")
         return (service.gallery(), gr.Dropdown(choices=_style_choices(service), value=entry.key), "",
@@ -213,16 +238,36 @@ def _wire(demo: gr.Blocks, service: StyleService, status: gr.Markdown, picker: S
         out = service.stylize_frame(frame, style, strength, preserve_color, m, working)
         return out, f"**{m.fps:.1f} fps** · {out.width}×{out.height} px · {service.device.type}", m
 
+    def do_check_upload(image: Any):
+        """A bad file is named at once and removed, not shown as a broken image until Stylize."""
+        if image is None:
+            return gr.skip()
+        try:
+            service.prepare(image, 16, Image.Resampling.NEAREST)
+        except (FastNSTError, ValueError) as e:
+            gr.Warning(html.escape(str(e), quote=False), title="Cannot use this image")
+            return None
+        return gr.skip()
+
+    # A failed action leaves every component as it was: its error is a toast (gr.Error, which API
+    # clients receive as an error), the outputs show no progress or error state (show_progress
+    # hidden), and the button itself says what is running.
     options = [inputs.strength, inputs.preserve]
-    inputs.run.click(do_stylize, [inputs.image, picker.style, *options, inputs.size],
+    with_busy_button(inputs.run.click, inputs.run, "Stylizing…", do_stylize,
+                     [inputs.image, picker.style, *options, inputs.size],
                      [results.compare, results.download, results.info], api_name="stylize", preprocess=False,
                      **device_events)
-    inputs.sheet_btn.click(do_sheet, [inputs.image, *options], [results.sheet, results.tabs],
-                           api_name="contact_sheet", preprocess=False, **device_events)
+    with_busy_button(inputs.sheet_btn.click, inputs.sheet_btn, "Making the sheet…", do_sheet,
+                     [inputs.image, *options], [results.sheet, results.tabs], api_name="contact_sheet",
+                     preprocess=False, **device_events)
     pulled = [picker.gallery, picker.style, picker.repo, status]
-    picker.pull.click(do_pull, [picker.repo], pulled, api_name="add_style", concurrency_id="hub", concurrency_limit=1)
-    picker.repo.submit(do_pull, [picker.repo], pulled, api_visibility="private", concurrency_id="hub",
-                       concurrency_limit=1)
+    hub_events = dict(concurrency_id="hub", concurrency_limit=1)
+    with_busy_button(picker.pull.click, picker.pull, "Pulling…", do_pull, [picker.repo], pulled,
+                     api_name="add_style", **hub_events)
+    with_busy_button(picker.repo.submit, picker.pull, "Pulling…", do_pull, [picker.repo], pulled,
+                     api_visibility="private", **hub_events)
+    inputs.image.upload(do_check_upload, [inputs.image], [inputs.image], preprocess=False,  # queued: toasts need it
+                        api_visibility="private", show_progress="hidden")
     picker.gallery.select(do_pick, None, [picker.style], queue=False, api_visibility="private")
     demo.load(do_refresh, None, [picker.gallery, picker.style, status], queue=False, api_visibility="private")
     live.cam.stream(do_frame, [live.cam, picker.style, *options, live.size, live.meter], [live.out, live.fps, live.meter],
@@ -230,15 +275,18 @@ def _wire(demo: gr.Blocks, service: StyleService, status: gr.Markdown, picker: S
                     concurrency_id="live", concurrency_limit=max(2, service.concurrency), show_progress="hidden")
 
 
-def launch(service: StyleService, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-           **kwargs: Any) -> Any:
-    """Build and serve the app (blocks unless ``prevent_thread_lock=True``)."""
+def launch(service: StyleService, host: str = "127.0.0.1", port: int = 7860, share: bool = False) -> gr.Blocks:
+    """Build and serve the app until interrupted; prints where it is (Gradio's own banner is silenced,
+    since it names ``launch()`` arguments rather than the app's ``--share``)."""
     demo = build(service)
     service.start_janitor(keep=lambda: set().union(*(getattr(b, "keep_in_cache", set()) for b in demo.blocks.values())))
-    return demo.launch(
-        server_name=host, server_port=port, share=share,
+    demo.launch(
+        server_name=host, server_port=port, share=share, quiet=True, prevent_thread_lock=True,
         max_file_size=MAX_FILE_BYTES, show_error=True, css=CSS,
         allowed_paths=[str(EXAMPLES_DIR), str(service.settings.tmp_dir)],
         footer_links=["api", "gradio"], enable_monitoring=False, ssr_mode=False, pwa=False, mcp_server=False,
-        **kwargs,
     )
+    public = f"; public link {demo.share_url}" if demo.share_url else " (python app.py --share for a public link)"
+    print(f"fastnst demo running at {demo.local_url}{public}. Ctrl+C stops it.", flush=True)
+    demo.block_thread()
+    return demo

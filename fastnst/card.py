@@ -142,7 +142,8 @@ def card_variables(config: dict[str, Any], repo_id: str | None = None,
         data.widget = widget
     artist, year = _text(style.get("artist")), _text(style.get("year"))
     style_rows = [("title", style.get("title")), ("artist", style.get("artist")), ("year", style.get("year")),
-                  ("licence", style.get("licence") or style.get("license")), ("source", style.get("source"))]
+                  ("licence", style.get("licence") or style.get("license")), ("source", style.get("source")),
+                  ("trained on the image", _style_image_name(training.get("style_image")))]
     training_rows = [(label, _fmt(key, value)) for key, label, value in card_rows(training)]
     training_rows += [(label, _fmt(key, training[key])) for key, label in _FACT_ROWS
                       if training.get(key) not in (None, "")]
@@ -183,6 +184,15 @@ def _hub_datasets(training: dict[str, Any]) -> list[str]:
     found = training.get("datasets")
     values = found if isinstance(found, list) else [normalise_training(training).get("data")]
     return [v for v in values if is_repo_id(v) and not Path(v).suffix]
+
+
+def _style_image_name(path: Any) -> str:
+    """The style image as the card names it: a relative path as given, an absolute one by its file name
+    (a home folder is nobody's business)."""
+    if not path:
+        return ""
+    p = Path(str(path))
+    return p.name if p.is_absolute() else str(p)
 
 
 def _title(style: dict[str, Any], name: str) -> str:

@@ -27,8 +27,6 @@ from . import __version__
 from .card import CARD_NAME, card_needs_regeneration, render_model_card
 from .errors import FastNSTError, HubError, ImageError, InvalidStyleError, StyleNotFoundError, UnsafeWeightsError, \
     translate_hub_errors
-from .images import load_image
-from .model import TransformerNet
 from .styles import (CONFIG_NAME, WEIGHTS_NAME, StyleInfo, is_repo_id, load_weights, read_config, refuse_missing_weights,
                      style_from_folder, validate_architecture, verify_safetensors)
 
@@ -60,6 +58,10 @@ def push_style(folder: str | os.PathLike, repo_id: str, private: bool = False, t
                  "commit), so running the same push again is safe.")
     token = token or get_token()
     if not token:
+        reason = hub_unreachable(endpoint)
+        if reason:  # the real problem, before the missing token
+            raise HubError(f"push to {repo_id}: the Hub cannot be reached ({reason}). Check your network (and "
+                           f"HF_ENDPOINT, HF_HUB_OFFLINE), then log in with `hf auth login` and push again. {untouched}")
         raise HubError(f"push to {repo_id}: not logged in to the Hub. Run `hf auth login` (or set HF_TOKEN) with a "
                        f"token that has write access, then push again. {untouched}")
     api = HfApi(endpoint=endpoint, token=token, library_name="fastnst", library_version=__version__)
@@ -93,6 +95,8 @@ def validate_style_folder(folder: Path, repo_id: str | None = None) -> tuple[dic
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         refuse_missing_weights(str(folder), names)
+    from .model import TransformerNet  # torch: only when a folder is checked, so `fastnst list` starts fast
+
     load_weights(TransformerNet(channels=config["channels"], num_residual=config["num_residual"]), weights)
     for image in ("style.jpg", "example.jpg", "evaluation.jpg"):
         if (folder / image).is_file():
@@ -107,6 +111,8 @@ def validate_style_folder(folder: Path, repo_id: str | None = None) -> tuple[dic
 
 
 def _check_image(path: Path) -> None:
+    from .images import load_image
+
     try:
         load_image(path)
     except ImageError as e:

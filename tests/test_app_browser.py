@@ -1,11 +1,12 @@
 """The demo driven in headless Chromium (Debian's chromium via Python playwright; no browser download):
-upload, pick a style in the gallery, stylize, download; a fake-camera webcam snapshot; the live
-webcam mode's frame rate; and no request leaves 127.0.0.1. Writes docs/screenshot.png."""
+a first visit's states (no component left in an error state, Stylize and the result in view at
+1280x900); upload, pick a style in the gallery, stylize, download; a fake-camera webcam snapshot;
+the live webcam mode's frame rate; and no request leaves 127.0.0.1. (docs/screenshots.py takes the
+README's screenshots of the same states.)"""
 
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -13,19 +14,15 @@ import pytest
 from PIL import Image
 
 from app_helpers import app_env, make_demo_styles
+from app_pages import (ARGS, CHROMIUM, TIMEOUT_MS, VIEWPORTS, error_components, toast_text, user_states,
+                       visible_without_scrolling)
 from app_process import REPO, running_app
 from fastnst.styles import embedded_styles
 
 pytestmark = pytest.mark.browser
 sync_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-SCREENSHOT = REPO / "docs" / "screenshot.png"
 EXAMPLE = REPO / "demo" / "examples" / "astronaut.jpg"
-TIMEOUT_MS = 90_000
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +74,30 @@ def wait_for_result(pg, label: str) -> None:
     pg.wait_for_function("document.querySelectorAll('#compare img').length >= 2")
 
 
-def test_upload_pick_stylize_download_and_screenshot(page, tmp_path):
+def test_first_visit_leaves_no_error_state_and_keeps_stylize_and_result_in_view(browser, app, tmp_path):
+    """A failed Hub pull and a bad upload are said in a toast; every component stays as it was."""
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("a text file with an image's name")
+    ctx = browser.new_context(viewport=VIEWPORTS["desktop"])
+    page = ctx.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(app.url)
+    seen = []
+    for state in user_states(page, EXAMPLE, bad):
+        seen.append(state)
+        assert error_components(page) == [], f"{state}: components in an error state"
+        assert visible_without_scrolling(page, "#stylize"), f"{state}: Stylize is below the fold at 1280x900"
+        assert visible_without_scrolling(page, "#compare"), f"{state}: the result is below the fold at 1280x900"
+        if state == "failed-pull":
+            assert "someone/no-such-style" in toast_text(page)
+            assert page.locator("#hub-pull").is_enabled() and page.locator("#style-gallery img").count() >= 2
+        if state == "bad-upload":
+            assert "notes.jpg" in toast_text(page) and "Pillow" in toast_text(page)
+    assert seen == ["initial", "stylized", "failed-pull", "bad-upload"]
+    ctx.close()
+
+
+def test_upload_pick_stylize_download(page, tmp_path):
     page.locator("#input-image input[type=file]").set_input_files(str(EXAMPLE))
     page.wait_for_selector("#input-image img")
     n = page.locator("#style-gallery button.thumbnail-item").count()
@@ -91,9 +111,6 @@ def test_upload_pick_stylize_download_and_screenshot(page, tmp_path):
     download.value.save_as(png)
     with Image.open(png) as im:
         assert im.format == "PNG" and im.size == (384, 384)       # astronaut.jpg is square; default size 384
-    page.wait_for_timeout(300)                                    # let the slider finish its layout
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
     page.locator("#contact-sheet").click()
     page.wait_for_selector("#sheet img")
 

@@ -176,7 +176,7 @@ def test_labelled_grid_layout():
 def test_styles_gallery_and_thumbnails(service):
     assert service.keys() == ["alpha", "beta"]
     captions = [c for _, c in service.gallery()]
-    assert captions == ["Alpha Waves (A. Painter) · local", "Beta · local"]
+    assert captions == ["Alpha Waves", "Beta"]
     for path, _ in service.gallery():
         with Image.open(path) as im:
             assert max(im.size) <= 192
@@ -205,11 +205,21 @@ def test_models_load_lazily_into_a_small_cache(service):
     assert service.models.keys() == ["beta"] and service.models.loads == 2   # capacity 1
 
 
+def test_long_labels_wrap_onto_a_second_line_before_they_are_shortened():
+    from demo.service import _wrap
+
+    fits = lambda t: len(t) <= 20  # noqa: E731
+    assert _wrap("The Starry Night", fits) == ["The Starry Night"]
+    assert _wrap("The Great Wave off Kanagawa (Katsushika Hokusai)", fits) == ["The Great Wave off", "Kanagawa (Katsushik…"]
+    assert _wrap("Supercalifragilisticexpialidocious", fits) == ["Supercalifragilisti…"]
+
+
 def test_contact_sheet_has_the_original_and_every_style(service):
     photo = smooth_image(80, 60, seed=7)
     sheet = service.contact_sheet(photo, cell=80)
-    # 3 cells (original, alpha, beta) in a 2x2 grid of 80x60 cells, 8 px padding, 24 px labels
-    assert sheet.size == (8 + 2 * 88, 8 + 2 * (60 + 24 + 8))
+    # 3 cells (original, alpha, beta) in a 2x2 grid of 80x60 cells, 8 px padding, 24 px labels plus a
+    # second line of 18 px: "Alpha Waves (A. Painter)" is wider than 80 px
+    assert sheet.size == (8 + 2 * 88, 8 + 2 * (60 + 24 + 18 + 8))
     first = sheet.crop((8, 8, 8 + 80, 8 + 60))
     assert np.abs(rgb(first) - rgb(photo)).max() <= 1
 

@@ -190,6 +190,16 @@ def test_offline_cli_in_a_fresh_process(hub, alice, style_dir):
 
 # --- auth, pickles, validation ------------------------------------------------------------------
 
+def test_push_without_a_token_names_an_unreachable_hub_first(style_dir, offline):
+    """Not logged in and no Hub: the message is about the Hub, which is the first thing to fix."""
+    with pytest.raises(HubError, match=r"cannot be reached \(http://127.0.0.1:9/: ConnectError\)") as e:
+        push_style(style_dir, "alice/starry", endpoint="http://127.0.0.1:9")
+    assert "not logged in" not in str(e.value)
+    offline()
+    with pytest.raises(HubError, match="cannot be reached .HF_HUB_OFFLINE=1"):
+        push_style(style_dir, "alice/starry")
+
+
 def test_auth_failures_are_one_line_messages(hub, style_dir, monkeypatch, capsys):
     before = snapshot(style_dir)
     with pytest.raises(HubError, match="not logged in.*hf auth login"):
