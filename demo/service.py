@@ -15,6 +15,7 @@ import math
 import os
 import tempfile
 import threading
+import logging
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -51,6 +52,9 @@ def _env_int(name: str, default: int) -> int:
         raise DemoError(f"{name}={raw!r} is not an integer.") from None
 
 
+log = logging.getLogger("fastnst.demo")
+
+
 @dataclass
 class Settings:
     """Server-side settings; every field has an environment variable (see README, "Demo")."""
@@ -67,6 +71,9 @@ class Settings:
     tmp_max_age_s: int = 3600       # FASTNST_DEMO_TMP_AGE: files older than this are deleted
     allow_pull: bool = True         # FASTNST_DEMO_ALLOW_PULL=0 hides the "add a Hub style" field
     max_added_styles: int = 16      # FASTNST_DEMO_MAX_ADDED: Hub styles that may be added at run time
+    pulls_per_minute: int = 6       # FASTNST_DEMO_PULLS_PER_MIN: Hub pulls per minute, all visitors together
+    pulls_per_session: int = 4      # FASTNST_DEMO_PULLS_PER_SESSION: Hub pulls per visitor (browser session)
+    pull_disk_mb: int = 256         # FASTNST_DEMO_PULL_DISK_MB: disk for pulled styles; least recently used evicted
     queue_size: int = 64            # FASTNST_DEMO_QUEUE: requests waiting in Gradio's queue before refusing more
 
     @classmethod
@@ -84,6 +91,9 @@ class Settings:
             tmp_max_age_s=_env_int("FASTNST_DEMO_TMP_AGE", cls.tmp_max_age_s),
             allow_pull=env.get("FASTNST_DEMO_ALLOW_PULL", "1").strip().lower() not in ("0", "false", "no", "off"),
             max_added_styles=_env_int("FASTNST_DEMO_MAX_ADDED", cls.max_added_styles),
+            pulls_per_minute=_env_int("FASTNST_DEMO_PULLS_PER_MIN", cls.pulls_per_minute),
+            pulls_per_session=_env_int("FASTNST_DEMO_PULLS_PER_SESSION", cls.pulls_per_session),
+            pull_disk_mb=_env_int("FASTNST_DEMO_PULL_DISK_MB", cls.pull_disk_mb),
             queue_size=_env_int("FASTNST_DEMO_QUEUE", cls.queue_size),
         )
         if env.get("FASTNST_DEMO_TMP"):
@@ -384,6 +394,11 @@ class StyleService:
         self.warnings: list[str] = []
         self._entries: dict[str, StyleEntry] = {}
         self.added = 0
+        self._pull_locks: dict[str, threading.Lock] = {}    # one pull of a repo at a time; the others wait for it
+        self._pull_times: deque[float] = deque()            # when the pulls of the last minute started
+        self._session_pulls: dict[str, int] = {}
+        self._pulled: OrderedDict[str, None] = OrderedDict()  # pulled repos, least recently used first
+        self.evicted: list[str] = []
         for source in parse_sources(self.settings.sources):  # one broken source does not hide the others
             try:
                 infos, warnings = available_styles([source])
@@ -458,8 +473,13 @@ class StyleService:
     def gallery(self) -> list[tuple[str, str]]:
         return [(str(self.thumbnail(e)), e.caption) for e in self.entries]
 
-    def add_hub_style(self, repo_id: str, revision: str | None = None) -> StyleEntry:
-        """Pull a style from the Hub (or the local cache when offline) and add it to the list."""
+    def add_hub_style(self, repo_id: str, revision: str | None = None, session: str | None = None) -> StyleEntry:
+        """Pull a style from the Hub (or the local cache when offline) and add it to the list.
+
+        Bounded for a public server: a style already listed is not pulled again, concurrent requests
+        for one repo wait for the first pull, pulls are limited per minute and per visitor ``session``,
+        and pulled styles share a disk budget (:meth:`enforce_disk_budget`). What one pull may
+        download is bounded by :class:`fastnst.hub.PullLimits`."""
         repo_id = (repo_id or "").strip()
         if not self.settings.allow_pull:
             raise DemoError("adding Hub styles is disabled on this server (FASTNST_DEMO_ALLOW_PULL=0).")
@@ -468,18 +488,75 @@ class StyleService:
         if not is_repo_id(repo_id):
             raise DemoError(f"{repo_id!r} is not a Hub repo id; use the form 'owner/name'.")
         with self._lock:
-            for e in self._entries.values():
-                if e.key == repo_id:
-                    return e
-            if self.added >= self.settings.max_added_styles:
-                raise DemoError(f"this server already added {self.added} Hub styles, its limit.")
-        folder = self._puller()(repo_id, revision=revision or None)
-        info = style_from_folder(folder, "hub")
-        info.meta = {**info.meta, "repo_id": repo_id, "path": str(folder)}
-        entry = self._add_entry(info, key=repo_id)
-        with self._lock:
-            self.added += 1
+            lock = self._pull_locks.setdefault(repo_id, threading.Lock())
+        with lock:
+            with self._lock:
+                found = next((e for e in self._entries.values() if e.key == repo_id), None)
+                if found is None:
+                    self._admit_pull(session)
+            if found is not None:
+                return found
+            folder = self._puller()(repo_id, revision=revision or None)
+            info = style_from_folder(folder, "hub")
+            info.meta = {**info.meta, "repo_id": repo_id, "path": str(folder)}
+            entry = self._add_entry(info, key=repo_id)
+            with self._lock:
+                self.added += 1
+                self._pulled[repo_id] = None
+        self.enforce_disk_budget(keep=repo_id)
         return entry
+
+    def _admit_pull(self, session: str | None) -> None:
+        """Count a pull against the limits (under ``self._lock``), or refuse it saying when to try again."""
+        s, now = self.settings, time.monotonic()
+        if self.added >= s.max_added_styles:
+            raise DemoError(f"this server already added {self.added} Hub styles, its limit.")
+        while self._pull_times and now - self._pull_times[0] > 60:
+            self._pull_times.popleft()
+        if len(self._pull_times) >= s.pulls_per_minute:
+            wait = 60 - (now - self._pull_times[0])
+            raise DemoError(f"too many Hub pulls on this server right now ({s.pulls_per_minute} a minute); "
+                            f"try again in {wait:.0f} s.")
+        if session is not None and self._session_pulls.get(session, 0) >= s.pulls_per_session:
+            raise DemoError(f"you have pulled {s.pulls_per_session} styles in this session, the limit per visitor.")
+        self._pull_times.append(now)
+        if session is not None:
+            self._session_pulls[session] = self._session_pulls.get(session, 0) + 1
+
+    def enforce_disk_budget(self, keep: str | None = None) -> list[str]:
+        """Delete the cached files of the least recently used pulled styles until they fit ``pull_disk_mb``;
+        never ``keep`` or a style whose model is loaded (embedded and local styles are not in the cache).
+        An evicted style stays listed and is pulled again when next used. Returns the evicted repo ids."""
+        from huggingface_hub import constants, scan_cache_dir
+        from huggingface_hub.errors import CacheNotFound
+
+        try:
+            cache = scan_cache_dir(constants.HF_HUB_CACHE)
+        except (CacheNotFound, OSError):
+            return []
+        repos = {r.repo_id: r for r in cache.repos if r.repo_type == "model"}
+        with self._lock:
+            order = [r for r in self._pulled if r in repos]
+        budget, loaded = self.settings.pull_disk_mb * 2**20, set(self.models.keys())
+        used = sum(repos[r].size_on_disk for r in order)
+        evicted = []
+        for repo_id in order:
+            if used <= budget:
+                break
+            if repo_id == keep or repo_id in loaded:
+                continue
+            cache.delete_revisions(*(rev.commit_hash for rev in repos[repo_id].revisions)).execute()
+            used -= repos[repo_id].size_on_disk
+            evicted.append(repo_id)
+            with self._lock:
+                self._pulled.pop(repo_id, None)
+                entry = self._entries.get(repo_id)
+                if entry is not None:
+                    entry.info.meta = {k: v for k, v in entry.info.meta.items() if k != "path"}
+        if evicted:
+            log.info("disk budget: evicted pulled styles %s", ", ".join(evicted))
+            self.evicted += evicted
+        return evicted
 
     # --- models -------------------------------------------------------------------------
 
@@ -496,13 +573,23 @@ class StyleService:
         for candidate in (info.meta.get("path"), info.ref):
             if candidate and Path(candidate).is_dir():
                 return str(candidate)
-        return str(self._puller()(info.ref, revision=info.meta.get("sha")))
+        repo_id = info.meta.get("repo_id") or info.ref
+        folder = str(self._puller()(repo_id, revision=info.meta.get("sha")))
+        if info.source == "hub":  # pulled again (after an eviction): back under the disk budget
+            info.meta = {**info.meta, "path": folder}
+            with self._lock:
+                self._pulled[repo_id] = None
+            self.enforce_disk_budget(keep=repo_id)
+        return folder
 
     def _load(self, key: str) -> Stylizer:
         return Stylizer.from_pretrained(self._folder(self.entry(key).info), device=self.device)
 
     def stylizer(self, key: str) -> Stylizer:
         entry = self.entry(key)
+        with self._lock:
+            if entry.key in self._pulled:
+                self._pulled.move_to_end(entry.key)  # recently used: evicted last
         return self.models.get(entry.key)
 
     @property

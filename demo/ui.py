@@ -214,8 +214,8 @@ def _wire(demo: gr.Blocks, service: StyleService, status: gr.Markdown, picker: S
         return str(service.save_output(grid, "contact-sheet")), gr.Tabs(selected="sheet")
 
     @user_errors
-    def do_pull(repo_id: str):
-        entry = service.add_hub_style(repo_id)
+    def do_pull(repo_id: str, request: gr.Request):
+        entry = service.add_hub_style(repo_id, session=getattr(request, "session_hash", None))
         gr.Info(f"added {html.escape(entry.key, quote=False)}")
         return (service.gallery(), gr.Dropdown(choices=_style_choices(service), value=entry.key), "",
                 _status_md(service))

@@ -183,6 +183,9 @@ def _add_hub_commands(subparsers: argparse._SubParsersAction) -> None:
                                           "works offline afterwards. Prints the local folder.")
     p.add_argument("repo_id", metavar="ID", help="Hub repo id, owner/name")
     p.add_argument("--revision", default=None, help="branch, tag or commit (default: main)")
+    p.add_argument("--max-mb", type=float, default=None, metavar="MB",
+                   help="largest file and whole style allowed, in MB (default: weights 64, images 20, all 128; "
+                        "FASTNST_PULL_MAX_*_MB); checked against the Hub's listing before downloading")
     p.set_defaults(func=cmd_pull)
 
     p = subparsers.add_parser("list", help="list local, cached and Hub styles",
@@ -205,9 +208,10 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from .hub import pull_style
+    from .hub import PullLimits, pull_style
 
-    print(pull_style(args.repo_id, revision=args.revision))
+    limits = PullLimits.at_most(args.max_mb) if args.max_mb else None
+    print(pull_style(args.repo_id, revision=args.revision, limits=limits))
     return 0
 
 

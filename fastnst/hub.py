@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, errors
 from .card import CARD_NAME, card_needs_regeneration, render_model_card
 from .errors import FastNSTError, HubError, ImageError, InvalidStyleError, StyleNotFoundError, UnsafeWeightsError, \
     translate_hub_errors
@@ -36,6 +38,13 @@ PULL_PATTERNS = [CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, "style.jpg", "example.jpg
 #: Top-level files of a style folder that are pushed (others, e.g. training logs, stay local).
 PUSH_SUFFIXES = {".json", ".safetensors", ".md", ".jpg", ".jpeg", ".png", ".webp", ".onnx", ".txt"}
 _PROBE_TIMEOUT_S = 5.0
+
+
+def _unreachable_errors() -> tuple[type[BaseException], ...]:
+    import httpx2
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    return (httpx2.TransportError, ConnectionError, TimeoutError, OfflineModeIsEnabled)
 
 
 # --- push ---------------------------------------------------------------------------------------
@@ -121,30 +130,206 @@ def _check_image(path: Path) -> None:
 
 # --- pull ---------------------------------------------------------------------------------------
 
+def _env_mb(name: str, default: float) -> int:
+    return int(float(os.environ.get(name, default)) * 2**20)
+
+
+@dataclass(frozen=True)
+class PullLimits:
+    """What one pull may download. Checked against the Hub's file list before any byte of a file is
+    fetched, and enforced on the bytes written (a server that sends more than it advertised, or
+    sends it too slowly, is cut off). Defaults from ``FASTNST_PULL_MAX_WEIGHTS_MB`` (64; a full-width
+    fp32 style is 6.7 MB), ``FASTNST_PULL_MAX_IMAGE_MB`` (20), ``FASTNST_PULL_MAX_TOTAL_MB`` (128),
+    ``FASTNST_PULL_MAX_FILES`` (16) and ``FASTNST_PULL_TIMEOUT_S`` (300)."""
+
+    max_weights_bytes: int = field(default_factory=lambda: _env_mb("FASTNST_PULL_MAX_WEIGHTS_MB", 64))
+    max_image_bytes: int = field(default_factory=lambda: _env_mb("FASTNST_PULL_MAX_IMAGE_MB", 20))
+    max_text_bytes: int = 2**20
+    max_total_bytes: int = field(default_factory=lambda: _env_mb("FASTNST_PULL_MAX_TOTAL_MB", 128))
+    max_files: int = field(default_factory=lambda: int(os.environ.get("FASTNST_PULL_MAX_FILES", 16)))
+    timeout_s: float = field(default_factory=lambda: float(os.environ.get("FASTNST_PULL_TIMEOUT_S", 300)))
+
+    @classmethod
+    def at_most(cls, mb: float) -> "PullLimits":
+        """Every size cap (weights, images, total) set to ``mb`` megabytes (``fastnst pull --max-mb``)."""
+        n = int(mb * 2**20)
+        return cls(max_weights_bytes=n, max_image_bytes=n, max_text_bytes=n, max_total_bytes=n)
+
+    def cap(self, name: str) -> tuple[int, str]:
+        """(the size cap of a file of a style repo, what kind of file it is)."""
+        if name.endswith((".safetensors", ".onnx")):
+            return self.max_weights_bytes, "weights"
+        if name.endswith((".jpg", ".jpeg", ".png", ".webp")):
+            return self.max_image_bytes, "image"
+        return self.max_text_bytes, "text file"
+
+
 def pull_style(repo_id: str, revision: str | None = None, token: str | None = None,
-               endpoint: str | None = None) -> Path:
+               endpoint: str | None = None, limits: PullLimits | None = None) -> Path:
     """Download a style repo into the Hugging Face cache (or find it there offline); returns the snapshot folder.
 
-    Only style files are fetched (never pickles). Every file is checked against the checksum the
-    Hub served and ``model.safetensors``' header is verified; a file that fails is removed from the
-    cache. Raises ``StyleNotFoundError`` (unknown repo, or not cached while offline),
-    ``UnsafeWeightsError`` (pickle-only repo, not safetensors) or ``HubError`` (network, auth).
+    Only style files are fetched (never pickles), after their sizes in the Hub's listing were
+    checked against ``limits``; the download runs in a child process whose files cannot grow past
+    the caps and which is stopped at the time limit. Every file is then checked against the
+    checksum the Hub served and ``model.safetensors``' header is verified; a file that fails is
+    removed from the cache. Raises ``StyleNotFoundError`` (unknown repo, or not cached while
+    offline), ``UnsafeWeightsError`` (pickle-only repo, not safetensors) or ``HubError`` (too big,
+    too slow, network, auth).
     """
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import HfApi, constants, snapshot_download
 
     _require_repo_id(repo_id)
+    limits = limits or PullLimits()
     again = f"Nothing partial is kept in the cache; run `fastnst pull {repo_id}` again."
     try:
         with translate_hub_errors(repo_id):
-            folder = Path(snapshot_download(repo_id, revision=revision, token=token, endpoint=endpoint,
-                                            allow_patterns=PULL_PATTERNS, library_name="fastnst",
-                                            library_version=__version__))
+            info = None
+            if not constants.is_offline_mode():
+                try:
+                    api = HfApi(endpoint=endpoint, token=token, library_name="fastnst", library_version=__version__)
+                    info = api.model_info(repo_id, revision=revision, files_metadata=True,
+                                          timeout=min(60.0, limits.timeout_s))
+                except _unreachable_errors():
+                    info = None  # the Hub cannot be reached: the cache may have it
+            if info is None:  # offline: only the cache is read, nothing is downloaded
+                folder = Path(snapshot_download(repo_id, revision=revision, token=token, endpoint=endpoint,
+                                                allow_patterns=PULL_PATTERNS, local_files_only=True))
+            else:
+                check_sizes(repo_id, {s.rfilename: s.size for s in info.siblings or []}, limits)
+                # the revision as asked (so refs/main is recorded for offline use by name); if it moved since
+                # the listing, the byte bounds still hold
+                folder = _bounded_download(repo_id, revision, token, endpoint, limits)
     except HubError as e:
         raise HubError(f"{e} {again}") from None
     except OSError as e:  # size mismatch after retries, disk full...
         raise HubError(f"{repo_id}: download failed ({str(e)[:300]}). {again}") from None
     verify_snapshot(repo_id, folder)
     return folder
+
+
+def check_sizes(repo_id: str, sizes: dict[str, int | None], limits: PullLimits) -> None:
+    """Refuse a repo whose style files, as the Hub lists them, are too many or too big (before any download)."""
+    selected = {name: size for name, size in sizes.items() if any(fnmatch(name, p) for p in PULL_PATTERNS)}
+    if len(selected) > limits.max_files:
+        raise HubError(f"{repo_id}: refused before downloading: {len(selected)} style files, more than the "
+                       f"{limits.max_files} a style may have.")
+    for name, size in sorted(selected.items()):
+        cap, kind = limits.cap(name)
+        if size is not None and size > cap:
+            raise HubError(f"{repo_id}: refused before downloading: {name} is {_mb(size)}, over the {_mb(cap)} "
+                           f"allowed for a style's {kind} (`fastnst pull --max-mb N` raises the limits).")
+    total = sum(size or 0 for size in selected.values())
+    if total > limits.max_total_bytes:
+        raise HubError(f"{repo_id}: refused before downloading: its style files total {_mb(total)}, over the "
+                       f"{_mb(limits.max_total_bytes)} allowed (`fastnst pull --max-mb N` raises the limits).")
+
+
+def _mb(n: int) -> str:
+    if n < 2**20:
+        return f"{n / 1024:,.0f} kB"
+    return f"{n / 2**20:,.1f} MB" if n < 2**30 else f"{n / 2**30:,.1f} GB"
+
+
+def _bounded_download(repo_id: str, revision: str | None, token: str | None, endpoint: str | None,
+                      limits: PullLimits) -> Path:
+    """``snapshot_download`` in a child process: no file it writes can outgrow the largest per-file cap
+    (``RLIMIT_FSIZE``), the repo's cache folder is watched against the total cap, and the child is
+    stopped at the time limit; then its partial files are removed."""
+    import multiprocessing
+    import time
+
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    storage = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model")
+    file_cap = max(limits.max_weights_bytes, limits.max_image_bytes, limits.max_text_bytes)
+    before = _folder_bytes(storage)
+    ctx = multiprocessing.get_context("spawn")  # no fork of a threaded server
+    receive, send = ctx.Pipe(duplex=False)
+    settings = {k: getattr(constants, k) for k in _CHILD_CONSTANTS if hasattr(constants, k)}
+    child = ctx.Process(target=_download_child, args=(send, repo_id, revision, token, endpoint, file_cap, settings),
+                        daemon=True)
+    child.start()
+    send.close()
+    deadline, problem = time.monotonic() + limits.timeout_s, None
+    while not receive.poll(0.2):
+        if not child.is_alive() and not receive.poll(0):
+            problem = "the download process ended without an answer"
+        elif time.monotonic() > deadline:
+            problem = (f"the download did not finish within {limits.timeout_s:.0f} s (a slow or stalled Hub); "
+                       "try again later")
+        elif _folder_bytes(storage) - before > limits.max_total_bytes:
+            problem = f"the Hub sent more than the {_mb(limits.max_total_bytes)} allowed for a whole style"
+        if problem:
+            child.kill()
+            child.join()
+            _remove_partial(storage)
+            raise HubError(f"{repo_id}: {problem}.")
+    kind, value = receive.recv()
+    child.join()
+    if kind == "ok":
+        return Path(value)
+    _remove_partial(storage)
+    if kind == "too-big":
+        raise HubError(f"{repo_id}: a file grew past {_mb(file_cap)} while downloading: the Hub sent more than "
+                       "it advertised. The download was stopped.")
+    if kind == "OSError":
+        raise OSError(value)
+    error = getattr(errors, kind, HubError)
+    raise (error if isinstance(error, type) and issubclass(error, FastNSTError) else HubError)(value)
+
+
+def _download_child(send: Any, repo_id: str, revision: str | None, token: str | None, endpoint: str | None,
+                    file_cap: int, settings: dict[str, Any]) -> None:
+    """The child of :func:`_bounded_download`: sends back ("ok", folder) or (error kind, message).
+    ``settings``: the parent's huggingface_hub constants (set in code, not only from the environment)."""
+    import errno
+
+    from huggingface_hub import constants
+
+    for k, v in settings.items():
+        setattr(constants, k, v)
+
+    try:
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap fails (EFBIG) instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_cap, file_cap))
+    except (ImportError, AttributeError, ValueError, OSError):  # not on this OS: the parent's watch remains
+        pass
+    from huggingface_hub import snapshot_download
+
+    try:
+        with translate_hub_errors(repo_id):
+            folder = snapshot_download(repo_id, revision=revision, token=token, endpoint=endpoint,
+                                       allow_patterns=PULL_PATTERNS, library_name="fastnst",
+                                       library_version=__version__)
+        send.send(("ok", str(folder)))
+    except FastNSTError as e:
+        send.send((type(e).__name__, str(e)))
+    except OSError as e:
+        too_big = e.errno == errno.EFBIG or "too large" in str(e).lower()
+        send.send(("too-big" if too_big else "OSError", str(e)[:300]))
+    except Exception as e:  # noqa: BLE001 - whatever it is, the parent reports it
+        send.send(("HubError", f"download failed ({type(e).__name__}: {str(e)[:300]})"))
+
+
+#: huggingface_hub settings a pull's child process takes from its parent.
+_CHILD_CONSTANTS = ("ENDPOINT", "HUGGINGFACE_CO_URL_TEMPLATE", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "DOWNLOAD_CHUNK_SIZE",
+                    "HF_HUB_DOWNLOAD_TIMEOUT", "HF_HUB_ETAG_TIMEOUT")
+
+
+def _folder_bytes(folder: Path) -> int:
+    if not folder.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _remove_partial(storage: Path) -> None:
+    """Delete the ``.incomplete`` downloads a stopped pull left in the repo's cache folder."""
+    for p in storage.glob("blobs/*.incomplete") if storage.is_dir() else []:
+        p.unlink(missing_ok=True)
 
 
 def verify_snapshot(repo_id: str, folder: Path) -> None:

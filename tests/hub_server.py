@@ -28,7 +28,10 @@ Fault injection (``hub.faults``, a dict the tests set; see :meth:`FakeHub.handle
 * ``drop_download``: ``{"file": NAME, "after": NBYTES, "times": N, "then_status": STATUS}``: the
   next N GETs of NAME send the headers and NBYTES of body, then drop the connection; afterwards,
   with ``then_status``, every GET of NAME answers that status;
-* ``corrupt_download``: NAME: GETs of NAME serve the right length with one byte flipped.
+* ``corrupt_download``: NAME: GETs of NAME serve the right length with one byte flipped;
+* ``advertise``: ``{NAME: SIZE}``: the file listings and HEAD answer SIZE for NAME (a lying or huge
+  repo), while GETs serve the real bytes;
+* ``slow_download``: ``{"file": NAME, "bytes_per_s": N}``: GETs of NAME trickle at about N bytes/s.
 """
 
 from __future__ import annotations
@@ -419,7 +422,7 @@ class _Handler(BaseHTTPRequestHandler):
                       *(f"dataset:{d}" for d in meta.get("datasets") or [] if isinstance(d, str))):
             if extra and extra not in tags:
                 tags.append(extra)
-        siblings = [{"rfilename": p, **({"size": len(d), "blobId": git_oid(d)} if blobs else {})}
+        siblings = [{"rfilename": p, **({"size": self.advertised(p, d), "blobId": git_oid(d)} if blobs else {})}
                     for p, d in sorted(commit.files.items())]
         data: dict[str, Any] = {
             "_id": hashlib.md5(repo.repo_id.encode()).hexdigest()[:24], "id": repo.repo_id, "modelId": repo.repo_id,
@@ -487,7 +490,7 @@ class _Handler(BaseHTTPRequestHandler):
             for i in range(1, len(parts)):
                 folders.add(prefix + "/".join(parts[:i]))
             if recursive or len(parts) == 1:
-                entries.append({"type": "file", "oid": git_oid(data), "size": len(data), "path": p})
+                entries.append({"type": "file", "oid": git_oid(data), "size": self.advertised(p, data), "path": p})
         if path and not entries and not folders:
             raise _HTTPError(404, f"{path} does not exist", "EntryNotFound")
         for f in sorted(folders):
@@ -512,7 +515,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers = {**base, "ETag": f'"{git_oid(data)}"', "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
         if method == "HEAD":
-            self.send(200, headers={**headers, "Content-Length": str(len(data))}, body=b"", head=True)
+            self.send(200, headers={**headers, "Content-Length": str(self.advertised(path, data))}, body=b"", head=True)
             return
         drop = hub.faults.get("drop_download")
         if drop and drop["file"] == path and drop.get("times", 1) <= 0 and drop.get("then_status"):
@@ -538,7 +541,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(chunk[: drop["after"]])
             raise _Drop()
+        slow = hub.faults.get("slow_download")
+        if slow and slow["file"] == path:
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            try:
+                for i in range(0, len(chunk), 256):
+                    self.wfile.write(chunk[i:i + 256])
+                    self.wfile.flush()
+                    time.sleep(256 / slow["bytes_per_s"])
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up: that is the point
+                pass
+            return
         self.send(status, headers=headers, body=chunk)
+
+    def advertised(self, path: str, data: bytes) -> int:
+        """The size this server claims for a file (the ``advertise`` fault lies)."""
+        return int(self.server_hub.faults.get("advertise", {}).get(path, len(data)))
 
     def root(self, method: str) -> None:
         self.send(200, {"hub": "fake"}, head=method == "HEAD")

@@ -353,3 +353,74 @@ def test_ui_builds_with_and_without_styles(service, tmp_path):
     empty = tmp_path / "none"
     empty.mkdir()
     build(StyleService(Settings(sources=str(empty), device="cpu", tmp_dir=tmp_path / "tmp2")))
+
+
+# --- a public server: bounded Hub pulls ------------------------------------------------------------
+
+def _puller(tmp_path, calls: list[str], delay: float = 0.0):
+    """A fake pull that puts a small style into the Hugging Face cache, as a real pull does."""
+    from huggingface_hub import constants
+
+    from app_helpers import cache_style
+
+    def pull(repo_id, revision=None):
+        calls.append(repo_id)
+        time.sleep(delay)
+        folder = make_style(tmp_path / "src" / f"{repo_id.replace('/', '_')}-{len(calls)}", seed=len(calls),
+                            name=repo_id.split("/")[1])
+        return cache_style(Path(constants.HF_HUB_CACHE).parent, repo_id, folder, commit=f"{len(calls):040d}")
+
+    return pull
+
+
+def test_one_pull_per_repo_however_many_ask_at_once(styles_dir, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    calls: list[str] = []
+    service = StyleService(Settings(sources=str(styles_dir), device="cpu", tmp_dir=tmp_path / "tmp"),
+                           pull=_puller(tmp_path, calls, delay=0.3))
+    with ThreadPoolExecutor(8) as pool:
+        entries = list(pool.map(lambda i: service.add_hub_style("someone/gamma", session=f"s{i}"), range(8)))
+    assert calls == ["someone/gamma"] and all(e is entries[0] for e in entries) and service.added == 1
+
+
+def test_pulls_are_limited_per_minute_and_per_visitor(styles_dir, tmp_path, monkeypatch):
+    import demo.service as svc
+
+    calls: list[str] = []
+    service = StyleService(Settings(sources=str(styles_dir), device="cpu", tmp_dir=tmp_path / "tmp",
+                                    pulls_per_minute=3, pulls_per_session=2), pull=_puller(tmp_path, calls))
+    service.add_hub_style("a/one", session="alice")
+    service.add_hub_style("a/two", session="alice")
+    with pytest.raises(DemoError, match="pulled 2 styles in this session"):
+        service.add_hub_style("a/three", session="alice")
+    service.add_hub_style("a/one", session="alice")            # listed already: no pull, no count
+    service.add_hub_style("b/three", session="bob")
+    with pytest.raises(DemoError, match=r"too many Hub pulls on this server right now \(3 a minute\); try again in \d+ s"):
+        service.add_hub_style("c/four", session="carol")
+    now = time.monotonic()
+    monkeypatch.setattr(svc.time, "monotonic", lambda: now + 61)  # a minute later
+    service.add_hub_style("c/four", session="carol")
+    assert calls == ["a/one", "a/two", "b/three", "c/four"]
+
+
+def test_pulled_styles_share_a_disk_budget_least_recently_used_first(styles_dir, tmp_path):
+    from huggingface_hub import constants, scan_cache_dir
+
+    calls: list[str] = []
+    service = StyleService(Settings(sources=str(styles_dir), device="cpu", tmp_dir=tmp_path / "tmp", cache_models=1,
+                                    pull_disk_mb=0), pull=_puller(tmp_path, calls))
+    cached = lambda: sorted(r.repo_id for r in scan_cache_dir(constants.HF_HUB_CACHE).repos)  # noqa: E731
+    photo = smooth_image(32, 32)
+    service.add_hub_style("s/a")
+    service.stylize(photo, "s/a", 1.0, False, 32)        # s/a is loaded: in use, never evicted
+    service.add_hub_style("s/b")
+    assert cached() == ["s/a", "s/b"] and service.evicted == []
+    service.stylize(photo, "s/b", 1.0, False, 32)        # now s/b is the loaded one (one model kept)
+    service.add_hub_style("s/c")                         # over budget: s/a (least recently used, unloaded) goes
+    assert service.evicted == ["s/a"] and cached() == ["s/b", "s/c"]
+    assert service.keys()[-3:] == ["s/a", "s/b", "s/c"]  # still listed: gallery indices stay valid
+    # used again: pulled again, and the least recently used unloaded one goes (s/b is still loaded meanwhile)
+    _, out = service.stylize(photo, "s/a", 1.0, False, 32)
+    assert out.size == (32, 32) and calls == ["s/a", "s/b", "s/c", "s/a"]
+    assert service.evicted == ["s/a", "s/c"] and cached() == ["s/a", "s/b"]

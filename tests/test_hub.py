@@ -7,6 +7,7 @@ import json
 import os
 import pickle
 import re
+import time
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from fastnst import HubError, StyleNotFoundError, Stylizer, UnsafeWeightsError
 from fastnst.card import save_model_card
 from fastnst.cli import main
 from fastnst.errors import InvalidStyleError
-from fastnst.hub import cached_styles, list_hub_styles, pull_style, push_style
+from fastnst.hub import PullLimits, cached_styles, list_hub_styles, pull_style, push_style
 from fastnst.registry import available_styles
 from hub_server import FakeHub, front_matter
 
@@ -315,6 +316,49 @@ def test_pull_a_revision(hub, alice, tmp_path, capsys):
     assert (pull_style("alice/starry") / "model.safetensors").read_bytes() == (v2 / "model.safetensors").read_bytes()
     with pytest.raises(StyleNotFoundError, match="revision"):
         pull_style("alice/starry", revision="no-such-branch")
+
+
+# --- bounded pulls: a public demo downloads what strangers name ------------------------------------
+
+def test_a_huge_advertised_file_is_refused_before_any_download(hub, alice, style_dir, capsys):
+    push_style(style_dir, "alice/huge")
+    hub.faults["advertise"] = {"model.safetensors": 20 * 2**30}
+    t0 = time.monotonic()
+    with pytest.raises(HubError, match=r"refused before downloading: model.safetensors is 20.0 GB, over the 64.0 MB"):
+        pull_style("alice/huge")
+    assert time.monotonic() - t0 < 1.0
+    assert hub.requests("GET", "/resolve/") == [] and not cache_files("alice/huge"), "not one file was fetched"
+    hub.faults["advertise"] = {"style.jpg": 5 * 2**30}
+    with pytest.raises(HubError, match="style.jpg is 5.0 GB, over the 20.0 MB allowed for a style's image"):
+        pull_style("alice/huge")
+    # the command line raises the caps with --max-mb, and names the file
+    hub.faults["advertise"] = {"model.safetensors": 300 * 2**20}
+    assert main(["pull", "alice/huge", "--max-mb", "200"]) == 1
+    assert "model.safetensors is 300.0 MB, over the 200.0 MB" in capsys.readouterr().err
+
+
+def test_a_server_sending_more_than_it_advertised_is_cut_off(hub, alice, style_dir):
+    push_style(style_dir, "alice/liar")
+    real = (style_dir / "model.safetensors").stat().st_size
+    hub.faults["advertise"] = {"model.safetensors": 1000}   # listed and HEAD as 1000 bytes, served in full
+    cap = 50_000
+    assert real > 4 * cap
+    with pytest.raises(HubError, match="grew past 49 kB while downloading: the Hub sent more than it advertised"):
+        pull_style("alice/liar", limits=PullLimits(max_weights_bytes=cap, max_image_bytes=cap, max_text_bytes=cap,
+                                                   max_total_bytes=10 * cap))
+    written = [p for p in cache_files("alice/liar") if p.is_file() and not p.is_symlink()]
+    assert all(p.stat().st_size <= cap for p in written), [(p.name, p.stat().st_size) for p in written]
+    assert not [p for p in written if p.name.endswith(".incomplete")]
+
+
+def test_a_slow_server_times_out_with_a_clear_message(hub, alice, style_dir):
+    push_style(style_dir, "alice/slow")
+    hub.faults["slow_download"] = {"file": "model.safetensors", "bytes_per_s": 5000}  # ~40 s for the weights
+    t0 = time.monotonic()
+    with pytest.raises(HubError, match="did not finish within 3 s .a slow or stalled Hub.*Nothing partial is kept"):
+        pull_style("alice/slow", limits=PullLimits(timeout_s=3))
+    assert time.monotonic() - t0 < 15
+    assert not [p for p in cache_files("alice/slow") if p.name.endswith(".incomplete")]
 
 
 def test_interrupted_download_resumes(hub, alice, style_dir, monkeypatch):
