@@ -74,6 +74,8 @@ class Settings:
     pulls_per_minute: int = 6       # FASTNST_DEMO_PULLS_PER_MIN: Hub pulls per minute, all visitors together
     pulls_per_session: int = 4      # FASTNST_DEMO_PULLS_PER_SESSION: Hub pulls per visitor (browser session)
     pull_disk_mb: int = 256         # FASTNST_DEMO_PULL_DISK_MB: disk for pulled styles; least recently used evicted
+    max_video_s: int = 20           # FASTNST_DEMO_MAX_VIDEO_S: longest clip the video tab accepts
+    max_video_size: int = 480       # FASTNST_DEMO_MAX_VIDEO_SIZE: cap on a stylized clip's longest side (px)
     queue_size: int = 64            # FASTNST_DEMO_QUEUE: requests waiting in Gradio's queue before refusing more
 
     @classmethod
@@ -94,6 +96,8 @@ class Settings:
             pulls_per_minute=_env_int("FASTNST_DEMO_PULLS_PER_MIN", cls.pulls_per_minute),
             pulls_per_session=_env_int("FASTNST_DEMO_PULLS_PER_SESSION", cls.pulls_per_session),
             pull_disk_mb=_env_int("FASTNST_DEMO_PULL_DISK_MB", cls.pull_disk_mb),
+            max_video_s=_env_int("FASTNST_DEMO_MAX_VIDEO_S", cls.max_video_s),
+            max_video_size=_env_int("FASTNST_DEMO_MAX_VIDEO_SIZE", cls.max_video_size),
             queue_size=_env_int("FASTNST_DEMO_QUEUE", cls.queue_size),
         )
         if env.get("FASTNST_DEMO_TMP"):
@@ -646,6 +650,31 @@ class StyleService:
         self.entry(style)  # unknown style: fail before decoding anything
         src = self.prepare(image, self.clamp_size(max_size))
         return src, self._apply(style, src, strength, preserve_color)
+
+    def stylize_video(self, video: Any, style: str, strength: Any = 1.0, preserve_color: bool = False,
+                      max_size: Any = None) -> Path:
+        """A clip through the style (its sound kept, flicker smoothed), as an .mp4 in the bounded folder.
+
+        Clips over ``max_video_s`` seconds are refused before any frame is stylized, and the output is
+        at most ``max_video_size`` px on its longest side."""
+        from fastnst.video import probe, stylize_video
+
+        strength = self.check_strength(strength)
+        self.entry(style)
+        if isinstance(video, dict):  # Gradio's VideoData or FileData
+            video = (video.get("video") or {}).get("path") if "video" in video else video.get("path")
+        if not video or not isinstance(video, (str, os.PathLike)):
+            raise DemoError("no clip: upload a video file first.")
+        src = video
+        info = probe(src)
+        seconds = info.frames / float(info.fps or 1)
+        if seconds > self.settings.max_video_s:
+            raise DemoError(f"the clip is {seconds:.0f} s long; this server stylizes clips of up to "
+                            f"{self.settings.max_video_s} s. Cut it first.")
+        size = min(self.clamp_size(max_size), self.settings.max_video_size)
+        out = self.settings.tmp_dir / "outputs" / f"{self.entry(style).key.replace('/', '-')}-{uuid.uuid4().hex[:12]}.mp4"
+        stylize_video(src, out, self.stylizer(style), max_size=size, strength=strength, preserve_color=bool(preserve_color))
+        return out
 
     def stylize_frame(self, frame: Any, style: str, strength: Any, preserve_color: bool,
                       meter: FpsMeter, size: Any = "auto") -> Image.Image:

@@ -107,7 +107,8 @@ def build(service: StyleService | None = None) -> gr.Blocks:
             results = _results_panel()
         picker = _style_picker(service, inputs)
         live = _live_panel()
-        _wire(demo, service, status, picker, inputs, results, live)
+        video = _video_panel(service)
+        _wire(demo, service, status, picker, inputs, results, live, video)
     demo.queue(default_concurrency_limit=service.concurrency, max_size=service.settings.queue_size)
     return demo
 
@@ -187,8 +188,21 @@ def _live_panel() -> SimpleNamespace:
     return SimpleNamespace(cam=cam, out=out, size=size, fps=fps, meter=meter)
 
 
+def _video_panel(service: StyleService) -> SimpleNamespace:
+    """The video accordion: a short clip in, the stylized clip (with its sound) out."""
+    s = service.settings
+    with gr.Accordion("Video", open=False, elem_id="video"):
+        gr.Markdown(f"Upload a clip of up to {s.max_video_s} s: every frame through the chosen style (at most "
+                    f"{s.max_video_size} px), its sound kept; flicker is smoothed where the picture is still.")
+        with gr.Row():
+            clip = gr.Video(label="Your clip", sources=["upload"], elem_id="video-in")
+            out = gr.Video(label="Stylized clip", interactive=False, elem_id="video-out")
+        run = gr.Button("Stylize video", variant="primary", elem_id="stylize-video")
+    return SimpleNamespace(clip=clip, out=out, run=run)
+
+
 def _wire(demo: gr.Blocks, service: StyleService, status: gr.Markdown, picker: SimpleNamespace,
-          inputs: SimpleNamespace, results: SimpleNamespace, live: SimpleNamespace) -> None:
+          inputs: SimpleNamespace, results: SimpleNamespace, live: SimpleNamespace, video: SimpleNamespace) -> None:
     """The handlers and their events: stylizing shares the device queue, pulls the Hub queue."""
     device_events = dict(concurrency_id="device", concurrency_limit=service.concurrency)
 
@@ -207,6 +221,10 @@ def _wire(demo: gr.Blocks, service: StyleService, status: gr.Markdown, picker: S
         label = html.escape(entry.info.label, quote=False)
         text = f"**{label}** · {after.width}×{after.height} px · {dt:.2f} s on {service.device.type}"
         return (shown, png), png, text
+
+    @user_errors
+    def do_video(clip: Any, style: str, strength: float, preserve_color: bool, max_size: float):
+        return str(service.stylize_video(clip, style, strength, preserve_color, max_size))
 
     @user_errors
     def do_sheet(image: Any, strength: float, preserve_color: bool):
@@ -260,6 +278,9 @@ def _wire(demo: gr.Blocks, service: StyleService, status: gr.Markdown, picker: S
     with_busy_button(inputs.sheet_btn.click, inputs.sheet_btn, "Making the sheet…", do_sheet,
                      [inputs.image, *options], [results.sheet, results.tabs], api_name="contact_sheet",
                      preprocess=False, **device_events)
+    with_busy_button(video.run.click, video.run, "Stylizing the clip…", do_video,
+                     [video.clip, picker.style, *options, inputs.size], [video.out], api_name="stylize_video",
+                     **device_events)
     pulled = [picker.gallery, picker.style, picker.repo, status]
     hub_events = dict(concurrency_id="hub", concurrency_limit=1)
     with_busy_button(picker.pull.click, picker.pull, "Pulling…", do_pull, [picker.repo], pulled,

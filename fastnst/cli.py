@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stylize", help="apply a style to images or folders of images",
                        description="Apply a style to image files or to every image in folders.")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (searched recursively)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image or video files (.mp4 .mov .m4v .mkv .webm .avi), or folders of them (searched recursively)")
     p.add_argument("--style", "-s", required=True,
                    help="embedded style name, local style folder, or Hub repo id (user/name)")
     p.add_argument("-o", "--output", default=None,
@@ -74,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch.compile the network (torch backend): pays off for many images of one size")
     p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of the style")
+    p.add_argument("--stabilize", default="blend", choices=["blend", "stats", "both", "none"],
+                   help="video: against flicker, blend each frame with the previous where the input did not change "
+                        "(default), smooth the instance-norm statistics over a shot, both, or none")
     p.set_defaults(func=cmd_stylize)
 
     _add_train(sub)
@@ -86,38 +90,56 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_stylize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .images import list_images
+    from .images import IMAGE_SUFFIXES, list_images
     from .stylizer import save_image
+    from .video import VIDEO_SUFFIXES, is_video
 
     # (file, its folder relative to the input folder it was found in): outputs mirror subfolders,
     # so photos/a/x.jpg and photos/b/x.jpg do not overwrite each other
     jobs = [(f, f.parent.relative_to(item) if Path(item).is_dir() else Path())
-            for item in args.inputs for f in list_images([item])]
+            for item in args.inputs for f in list_images([item], (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES))]
     if not jobs:
-        raise FastNSTError(f"no images found in {', '.join(args.inputs)}.")
+        raise FastNSTError(f"no images or videos found in {', '.join(args.inputs)}.")
     files = [f for f, _ in jobs]
     stylizer = make_stylizer(args)
     out = Path(args.output) if args.output else None
     single_file = out is not None and len(files) == 1 and out.suffix != "" and not out.is_dir()
     failures = 0
-    for f, sub in tqdm(jobs, disable=len(files) < 2, unit="img", desc="stylizing"):
+    for f, sub in tqdm(jobs, disable=len(files) < 2, unit="file", desc="stylizing"):
+        suffix = ".mp4" if is_video(f) else ".png"
+        target = out if single_file else (out or Path(".")) / sub / f"{f.stem}-{stylizer.name}{suffix}"
         try:
-            img = stylizer(f, strength=args.strength, preserve_color=args.preserve_color, max_size=args.max_size)
+            if is_video(f):
+                _stylize_video(f, target, stylizer, args)
+            else:
+                save_image(stylizer(f, strength=args.strength, preserve_color=args.preserve_color,
+                                    max_size=args.max_size), target)
         except FastNSTError as e:
             tqdm.write(f"fastnst: error: {e}", file=sys.stderr)
             failures += 1
             continue
-        target = out if single_file else (out or Path(".")) / sub / f"{f.stem}-{stylizer.name}.png"
-        save_image(img, target)
         if len(files) == 1:
             print(target)
     if failures:
         if len(files) > 1:  # one file: its error line says it all
-            print(f"fastnst: {failures} of {len(files)} images failed", file=sys.stderr)
+            print(f"fastnst: {failures} of {len(files)} files failed", file=sys.stderr)
         return 1
     if len(files) > 1:
-        print(f"wrote {len(files)} images to {out or Path('.')}")
+        print(f"wrote {len(files)} files to {out or Path('.')}")
     return 0
+
+
+def _stylize_video(src: Path, target: Path, stylizer, args: argparse.Namespace) -> None:  # noqa: ANN001
+    """One clip, with a progress bar in frames (frames/s and the time left)."""
+    from tqdm import tqdm
+
+    from .video import probe, stylize_video
+
+    if getattr(args, "backend", "torch") != "torch":
+        raise FastNSTError(f"{src}: video needs --backend torch.")
+    with tqdm(total=probe(src).frames, unit="frame", desc=src.name, leave=False) as bar:
+        stylize_video(src, target, stylizer, max_size=args.max_size, strength=args.strength,
+                      preserve_color=args.preserve_color, stabilize=args.stabilize, on_frames=bar.update)
 
 
 def make_stylizer(args: argparse.Namespace):

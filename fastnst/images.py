@@ -12,6 +12,7 @@ import io
 import os
 import warnings
 from pathlib import Path
+from collections.abc import Collection
 from typing import Union
 
 import numpy as np
@@ -182,12 +183,12 @@ def fit_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def list_images(paths: list[str | os.PathLike]) -> list[Path]:
-    """Expand files and folders (recursively, sorted) into image file paths."""
+def list_images(paths: list[str | os.PathLike], suffixes: Collection[str] = IMAGE_SUFFIXES) -> list[Path]:
+    """Expand files and folders (recursively, sorted) into the paths of files with ``suffixes`` (images)."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES))
+            out.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in suffixes))
         else:
             out.append(p)
     return out

@@ -197,14 +197,33 @@ class TransformerNet(
     def shared_norm_stats(self, reference: torch.Tensor, net: nn.Module | None = None) -> Iterator[None]:
         """Within the block, every instance norm uses the statistics of ``reference``'s forward pass
         (through ``net``, a module sharing these norms such as the sub-pixel form; default: this network)."""
+        with self.replaying_norm_stats(self.norm_stats(reference, net)):
+            yield
+
+    def norm_stats(self, x: torch.Tensor, net: nn.Module | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each instance norm's per-image (mean, variance) on ``x`` (Bx3xHxW), in layer order, from one
+        forward pass through ``net`` (default: this network): for tiles or video frames to share them."""
         norms = [m for m in self.modules() if isinstance(m, InstanceNorm)]
         try:
             for m in norms:
                 m.mode = "record"
             with torch.inference_mode():
-                (net or self)(reference)
+                (net or self)(x)
+            return [m.stats for m in norms]  # type: ignore[misc]
+        finally:
             for m in norms:
-                m.mode = "replay"
+                m.mode, m.stats = "normal", None
+
+    @contextmanager
+    def replaying_norm_stats(self, stats: list[tuple[torch.Tensor, torch.Tensor]]) -> Iterator[None]:
+        """Within the block, the instance norms use ``stats`` (from :meth:`norm_stats`; a batch of 1
+        applies to every image, a batch of B to the B images of each call) instead of their own."""
+        norms = [m for m in self.modules() if isinstance(m, InstanceNorm)]
+        if len(stats) != len(norms):
+            raise ValueError(f"{len(stats)} recorded statistics for {len(norms)} instance norms.")
+        try:
+            for m, st in zip(norms, stats):
+                m.mode, m.stats = "replay", st
             yield
         finally:
             for m in norms:

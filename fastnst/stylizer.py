@@ -122,12 +122,25 @@ class Stylizer:
         return [r for r in results if r is not None]
 
     @torch.inference_mode()
-    def stylize_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        """Bx3xHxW float in [0, 1] to the same; tiled when larger than ``tile_pixels``. Returns float32 on CPU."""
+    def stylize_tensor(self, x: torch.Tensor, norm_stats: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+                       ) -> torch.Tensor:
+        """Bx3xHxW float in [0, 1] to the same; tiled when larger than ``tile_pixels``. Returns float32 on CPU.
+
+        ``norm_stats`` (from :meth:`norm_stats`): instance-norm statistics to use instead of each image's
+        own, e.g. smoothed across video frames so the texture does not flicker."""
         h, w = x.shape[-2:]
+        if norm_stats is not None:
+            with self.model.replaying_norm_stats(norm_stats), self._tiles():  # eager: a graph would bake them in
+                return self._run(x)
         if h * w <= self.tile_pixels:
             return self._run(x)
         return torch.cat([self._run_tiled(x[i:i + 1]) for i in range(x.shape[0])])
+
+    @torch.inference_mode()
+    def norm_stats(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-image instance-norm statistics of ``x`` (Bx3xHxW in [0, 1]) in every layer, on this device."""
+        x = x.to(self.device, dtype=self.dtype).contiguous(memory_format=self._format)
+        return self.model.norm_stats(x, self._eager)
 
     @staticmethod
     def prepare(image: ImageInput, max_size: int | None = 1024) -> Image.Image:

@@ -199,3 +199,19 @@ def test_concurrent_clients_all_get_their_own_correct_answer(app, tmp_path):
 def test_temporary_files_stay_in_the_bounded_folder(app):
     root = Path(app.env["FASTNST_DEMO_TMP"])
     assert (root / "gradio").is_dir() and any((root / "outputs").glob("*.png"))
+
+
+def test_a_clip_through_the_api_comes_back_with_its_sound(client, tmp_path):
+    from clips import make_clip
+
+    from fastnst.video import probe
+
+    clip = make_clip(tmp_path / "clip.mp4", smooth_image(200, 120, seed=5), frames=8, size=(96, 64), fps=8)
+    out = client.predict(handle_file(str(clip)), "alpha", 1.0, False, 64, api_name="/stylize_video")
+    path = out["video"] if isinstance(out, dict) else out
+    info = probe(path)
+    assert (info.width, info.frames, info.has_audio) == (64, 8, True)
+    not_a_clip = tmp_path / "notes.mp4"
+    not_a_clip.write_text("not a video")
+    with pytest.raises(AppError, match="not a video file"):
+        client.predict(handle_file(str(not_a_clip)), "alpha", 1.0, False, 64, api_name="/stylize_video")

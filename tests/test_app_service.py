@@ -424,3 +424,20 @@ def test_pulled_styles_share_a_disk_budget_least_recently_used_first(styles_dir,
     _, out = service.stylize(photo, "s/a", 1.0, False, 32)
     assert out.size == (32, 32) and calls == ["s/a", "s/b", "s/c", "s/a"]
     assert service.evicted == ["s/a", "s/c"] and cached() == ["s/a", "s/b"]
+
+
+def test_a_clip_through_the_video_tab_keeps_its_sound_and_respects_the_limits(service, tmp_path):
+    from clips import make_clip
+
+    from fastnst.video import probe
+
+    clip = make_clip(tmp_path / "clip.mp4", smooth_image(200, 120, seed=5), frames=10, size=(96, 64), fps=10)
+    out = service.stylize_video(clip, "alpha", 1.0, False, 64)
+    info = probe(out)
+    assert out.parent == service.settings.tmp_dir / "outputs" and out.suffix == ".mp4"
+    assert (info.width, info.height, info.frames, info.has_audio) == (64, 42, 10, True)
+    service.settings.max_video_s = 0
+    with pytest.raises(DemoError, match="clip is 1 s long; this server stylizes clips of up to 0 s"):
+        service.stylize_video(str(clip), "alpha")
+    with pytest.raises(DemoError, match="no clip"):
+        service.stylize_video(None, "alpha")

@@ -100,7 +100,7 @@ def test_folders_recursively_with_subfolders_mirrored(tmp_path, style, capsys):
     written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.png"))
     assert written == ["b/c/y-tiny.png", "b/x-tiny.png", "single-tiny.png", "x-tiny.png"]
     assert Image.open(tmp_path / "out" / "b" / "x-tiny.png").size == (41, 30)  # not overwritten by ./x.jpg
-    assert "wrote 4 images" in captured.out
+    assert "wrote 4 files" in captured.out
 
 
 def test_options_reach_the_stylizer(tmp_path, style, capsys):
@@ -130,7 +130,7 @@ def test_some_files_fail_others_are_written(tmp_path, style, capsys):
     assert rc == 1 and (tmp_path / "out" / "good-tiny.png").is_file()
     errors = [line for line in err.splitlines() if "error" in line]
     assert len(errors) == 1 and "bad.jpg" in errors[0] and "Traceback" not in err
-    assert "1 of 2 images failed" in err
+    assert "1 of 2 files failed" in err
 
 
 def _truncated_jpeg(path: Path) -> None:
@@ -215,4 +215,4 @@ def test_missing_onnx_backend_is_one_line(tmp_path, style, capsys, monkeypatch):
 def test_no_images_found(tmp_path, style, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["stylize", str(tmp_path / "empty"), "--style", str(style)]) == 1
-    one_line_error(capsys.readouterr().err, "no images found")
+    one_line_error(capsys.readouterr().err, "no images or videos found")

@@ -198,7 +198,7 @@ def test_cli_over_the_corpus(corpus, stylizer, tiny_style, tmp_path, capsys):
     for name in BAD:  # one line each, naming the file and the problem
         mine = [line for line in lines if name in line]
         assert len(mine) == 1 and re.search(CORPUS[name][1], mine[0]), (name, mine)
-    assert f"{len(BAD)} of {len(CORPUS)} images failed" in err
+    assert f"{len(BAD)} of {len(CORPUS)} files failed" in err
     for name in GOOD:
         out = Image.open(tmp_path / "out" / f"{Path(name).stem}-{stylizer.name}.png")
         assert out.mode == CORPUS[name][1] and max(out.size) == min(64, max(CORPUS[name][2]))

@@ -1,0 +1,88 @@
+"""Video: flicker and frames/s of each stabiliser, and what decoding and encoding cost.
+
+Clips made on the spot from a public-domain photo (``tests/clips.py``): a still shot with sensor
+noise, a still shot with flickering light, and slow pans (0.5 and 2 px a frame). For each, every
+stabiliser of :func:`fastnst.video.stylize_video` (``none``: each frame on its own) side by side:
+flicker (mean change between consecutive stylized frames where the input changed by under 4 grey
+levels) and frames/s end to end. Then the same frames stylized as images in memory (no decoding,
+no encoding), for the overhead of the video path.
+
+    .venv/bin/python benchmarks/bench_video.py                      # 480p, 48 frames a clip (a few minutes)
+    .venv/bin/python benchmarks/bench_video.py --size 320x180 --frames 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import REPO, describe, machine, report, write_json
+
+sys.path.insert(0, str(REPO / "tests"))
+import torch  # noqa: E402
+
+from clips import flicker, make_clip, read_frames  # noqa: E402
+from fastnst import Stylizer  # noqa: E402
+from fastnst.images import load_image  # noqa: E402
+from fastnst.video import STABILIZERS, stylize_video  # noqa: E402
+
+CLIPS = {"still, sensor noise": dict(pan_px=0.0, noise=3.0), "still, flickering light": dict(pan_px=0.0, noise=1.0, light=0.03),
+         "pan 0.5 px/frame": dict(pan_px=0.5, noise=2.0), "pan 2 px/frame": dict(pan_px=2.0, noise=2.0)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--style", default="starry_night", help="style (default starry_night, width 16)")
+    p.add_argument("--size", default="854x480", help="frame size WxH (default 854x480, 480p)")
+    p.add_argument("--frames", type=int, default=48, help="frames a clip (default 48)")
+    p.add_argument("--json", default="bench_video.json", help="write the figures here (default bench_video.json)")
+    args = p.parse_args(argv)
+    w, h = (int(v) for v in args.size.split("x"))
+    info = machine()
+    tmp = Path(tempfile.mkdtemp())
+    stylizer = Stylizer.from_pretrained(args.style)
+    photo = load_image(REPO / "fastnst" / "assets" / "chelsea.jpg")
+    rows: list[dict[str, Any]] = []
+    for name, kw in CLIPS.items():
+        src = make_clip(tmp / "clip.mp4", photo, frames=args.frames, size=(w, h), fps=24, audio=True, **kw)
+        original = read_frames(src)
+        base = None
+        for mode in ("none", *(m for m in STABILIZERS if m != "none")):
+            r = stylize_video(src, tmp / f"{mode}.mp4", stylizer, max_size=None, stabilize=mode)
+            f = flicker(read_frames(r.path), original)
+            base = base if base is not None else f
+            rows.append({"clip": name, "stabilize": mode, "flicker": f, "vs_none": f / base, "fps": r.frames_per_s})
+    # the same frames as images, in memory: the network alone, batches of 4
+    x = torch.from_numpy(original).permute(0, 3, 1, 2).float().div(255)
+    stylizer.stylize_tensor(x[:4])
+    t0 = time.perf_counter()
+    for i in range(0, len(x), 4):
+        stylizer.stylize_tensor(x[i:i + 4])
+    image_fps = len(x) / (time.perf_counter() - t0)
+    video_fps = next(r["fps"] for r in rows if r["clip"] == list(CLIPS)[-1] and r["stabilize"] == "none")
+    goals = [
+        {"goal": "flicker of the still shots with the default (blend) at most 1/3 of none's",
+         "value": ", ".join(f"{r['vs_none']:.2f}" for r in rows if r["stabilize"] == "blend" and "still" in r["clip"]),
+         "met": all(r["vs_none"] <= 1 / 3 for r in rows if r["stabilize"] == "blend" and "still" in r["clip"])},
+        {"goal": "video within 1.2x of the same frames as images (stabilize none)",
+         "value": f"{image_fps / video_fps:.2f}x ({video_fps:.1f} vs {image_fps:.1f} frames/s)",
+         "met": image_fps / video_fps <= 1.2},
+        {"goal": f"{w}x{h} at >= 10 frames/s (default blend)",
+         "value": f"{min(r['fps'] for r in rows if r['stabilize'] == 'blend'):.1f} frames/s",
+         "met": min(r["fps"] for r in rows if r["stabilize"] == "blend") >= 10},
+    ]
+    write_json({"machine": info, "size": [w, h], "frames": args.frames, "rows": rows, "image_fps": image_fps,
+                "goals": goals}, args.json)
+    report(f"Video, {args.style} at {w}x{h}, {args.frames} frames a clip; {describe(info)}", rows,
+           [("clip", "clip"), ("stabilize", "stabilize"), ("flicker", "flicker (grey levels)"),
+            ("vs_none", "vs none"), ("fps", "frames/s")], goals=goals, json_path=args.json,
+           notes=[f"the same frames stylized as images in memory: {image_fps:.1f} frames/s"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

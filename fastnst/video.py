@@ -1,0 +1,283 @@
+"""Stylizing video: decoded and encoded with PyAV (FFmpeg), frames stylized in batches, audio copied.
+
+A network applied frame by frame flickers: small changes between frames (sensor noise, compression,
+light) change what the network paints. Two stabilisers, measured in ``benchmarks/bench_video.py``:
+``blend`` (the default) blends each output with the previous one per pixel where the input did not
+change, so still parts keep their look and moving parts (where the input changed) are not blended
+and do not ghost; ``stats`` smooths the instance-norm statistics over the frames of a shot (a
+moving average, reset at a cut), which did not help the shipped styles, whose input skip passes
+brightness changes straight through. The clip streams through: memory stays flat whatever its length.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import ImageError
+from .images import MAX_PIXELS, fit_size
+from .stylizer import Stylizer
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
+#: Longest clip accepted, in frames (10 minutes at 30 frames/s by default).
+MAX_FRAMES = int(os.environ.get("FASTNST_MAX_VIDEO_FRAMES", 18_000))
+STABILIZERS = ("blend", "stats", "both", "none")
+#: Side of the downscaled frame the statistics are measured on (cheap next to the full frame).
+STATS_SIDE = 256
+NormStats = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+class VideoError(ImageError):
+    """A clip that cannot be read or written (corrupt, no video stream, too large or too long)."""
+
+
+@dataclass
+class VideoInfo:
+    width: int
+    height: int
+    fps: Fraction
+    frames: int          # from the container (an estimate for some formats)
+    has_audio: bool
+
+
+@dataclass
+class VideoReport:
+    path: Path
+    frames: int
+    width: int
+    height: int
+    fps: Fraction
+    seconds: float
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.frames / max(self.seconds, 1e-9)
+
+
+def is_video(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Size, rate, frame count and audio of a clip; ``VideoError`` naming the problem if it is not one."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"{path}: no such file.")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError(f"{path}: has no video stream (audio only?); give a video clip.")
+            v = container.streams.video[0]
+            fps = v.average_rate or v.guessed_rate or Fraction(25)
+            frames = v.frames or int(round(float(container.duration or 0) / 1e6 * float(fps)))
+            info = VideoInfo(v.codec_context.width, v.codec_context.height, Fraction(fps), frames,
+                             bool(container.streams.audio))
+    except VideoError:
+        raise
+    except (av.error.FFmpegError, OSError, ValueError) as e:
+        raise VideoError(f"{path}: not a video file FFmpeg can read ({type(e).__name__}: {e}).") from None
+    if info.width * info.height > MAX_PIXELS or info.width < 1 or info.height < 1:
+        raise VideoError(f"{path}: frames of {info.width}x{info.height} px are over the limit of "
+                         f"{MAX_PIXELS / 1e6:.0f} megapixels (FASTNST_MAX_PIXELS).")
+    if info.frames > MAX_FRAMES:
+        raise VideoError(f"{path}: {info.frames} frames is over the limit of {MAX_FRAMES} "
+                         "(FASTNST_MAX_VIDEO_FRAMES); cut the clip first.")
+    return info
+
+
+class PixelBlender:
+    """Recursive blend of each stylized frame with the previous (already blended) one, per pixel, where the
+    input frames barely differ: the weight of the past is ``strength * exp(-(d / still)^2)``, ``d`` the
+    input's local mean absolute change (0-1). Where the input changed (motion, a cut) the weight
+    falls to zero, so moving objects do not ghost."""
+
+    def __init__(self, strength: float = 0.8, still: float = 0.03, blur: int = 5) -> None:
+        self.strength, self.still, self.blur = float(strength), float(still), int(blur)
+        self._x: torch.Tensor | None = None
+        self._y: torch.Tensor | None = None
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``y`` (3xHxW, the stylization of input frame ``x``) blended with the past."""
+        if self._x is not None and self._x.shape == x.shape:
+            d = (x - self._x).abs().mean(0, keepdim=True)[None]
+            d = F.avg_pool2d(d, self.blur, 1, self.blur // 2, count_include_pad=False)[0]
+            w = self.strength * torch.exp(-(d / self.still) ** 2)
+            y = y + w * (self._y - y)
+        self._x, self._y = x, y
+        return y
+
+
+class NormSmoother:
+    """Exponential moving average of per-frame instance-norm statistics, restarted at a cut.
+
+    ``momentum`` is the weight of the past (0: every frame its own statistics, the flickering
+    baseline); a cut is a mean absolute change of more than ``cut`` between consecutive
+    downscaled frames (values in [0, 1])."""
+
+    def __init__(self, momentum: float = 0.9, cut: float = 0.12) -> None:
+        self.momentum, self.cut = float(momentum), float(cut)
+        self._stats: NormStats | None = None
+        self._last: torch.Tensor | None = None
+        self.cuts = 0
+
+    def update(self, stats: NormStats, small: torch.Tensor) -> NormStats:
+        """The smoothed statistics for a frame whose own are ``stats`` (batch of 1) and downscaled copy ``small``."""
+        if self._last is not None and self._last.shape == small.shape and \
+                float((small - self._last).abs().mean()) > self.cut:
+            self._stats, self.cuts = None, self.cuts + 1
+        self._last = small
+        if self._stats is None:
+            self._stats = [(m.clone(), v.clone()) for m, v in stats]
+        else:
+            k = self.momentum
+            self._stats = [(k * m0 + (1 - k) * m, k * v0 + (1 - k) * v) for (m0, v0), (m, v) in zip(self._stats, stats)]
+        return self._stats
+
+
+def output_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
+    """The stylized frame size: fitted into ``max_size``, even (H.264's 4:2:0 needs it)."""
+    w, h = fit_size(width, height, max_size)
+    return max(2, w - w % 2), max(2, h - h % 2)
+
+
+def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: Stylizer, *, max_size: int | None = 1024,
+                  strength: float = 1.0, preserve_color: bool = False, stabilize: str = "blend",
+                  batch_size: int = 4, crf: int = 18, on_frames: Callable[[int], None] | None = None) -> VideoReport:
+    """Stylize the clip ``src`` into ``dst`` (H.264 in MP4/MKV/MOV; the input's frame rate and timing,
+    its audio stream copied unchanged, or re-encoded to AAC where the container cannot hold it).
+
+    ``stabilize``: ``stats`` (instance-norm statistics smoothed over the frames of a shot), ``blend``
+    (each output blended with the previous one where the input did not change: the default, it cuts
+    the flicker of a still shot to a quarter), ``both``, or ``none`` (each frame on its own). ``on_frames(n)`` is called after every batch of ``n`` frames (progress).
+    Raises ``VideoError`` for a clip that cannot be read, is too large or too long."""
+    import av
+
+    if stabilize not in STABILIZERS:
+        raise ValueError(f"stabilize must be one of {', '.join(STABILIZERS)}, not {stabilize!r}.")
+    info = probe(src)
+    width, height = output_size(info.width, info.height, max_size)
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.stem}.tmp{dst.suffix}")
+    smoother = NormSmoother() if stabilize in ("both", "stats") else None  # (measured: no help with input-skip styles)
+    blender = PixelBlender() if stabilize in ("both", "blend") else None
+    t0, done = time.perf_counter(), 0
+    try:
+        with av.open(str(src)) as inp, av.open(str(tmp), "w") as out:
+            vin = inp.streams.video[0]
+            ain = inp.streams.audio[0] if inp.streams.audio else None
+            vout = out.add_stream("libx264", rate=info.fps)
+            vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
+            vout.options = {"crf": str(crf), "preset": "medium"}
+            aout, resampler = _audio_stream(out, ain)
+            for item in _stylized(inp, vin, ain, stylizer, width, height, strength, preserve_color, smoother,
+                                  blender, batch_size):
+                if isinstance(item, av.Packet):  # audio: copied, or re-encoded where the container needs it
+                    if resampler is None:
+                        item.stream = aout
+                        out.mux(item)
+                    else:
+                        for decoded in item.decode():
+                            for frame in resampler.resample(decoded):
+                                out.mux(aout.encode(frame))
+                    continue
+                frames = item
+                for vf in frames:
+                    out.mux(vout.encode(vf))
+                done += len(frames)
+                if done > MAX_FRAMES:
+                    raise VideoError(f"{src}: more than {MAX_FRAMES} frames (FASTNST_MAX_VIDEO_FRAMES); cut the clip.")
+                if on_frames:
+                    on_frames(len(frames))
+            out.mux(vout.encode(None))
+            if resampler is not None:
+                out.mux(aout.encode(None))
+        if done == 0:
+            raise VideoError(f"{src}: no frame could be decoded (empty or truncated clip).")
+        os.replace(tmp, dst)
+    except av.error.FFmpegError as e:
+        raise VideoError(f"{src}: FFmpeg could not decode or encode it ({e}).") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return VideoReport(dst, done, width, height, info.fps, time.perf_counter() - t0)
+
+
+def _audio_stream(out, ain):  # noqa: ANN001, ANN202 - PyAV types
+    """The output's audio stream for ``ain``: a copy of it, else AAC (with the resampler to feed it)."""
+    import av
+
+    if ain is None:
+        return None, None
+    try:
+        return out.add_stream_from_template(ain), None
+    except (ValueError, av.error.FFmpegError):
+        aout = out.add_stream("aac", rate=ain.rate or 48_000)
+        return aout, av.AudioResampler(format="fltp", layout=ain.layout.name if ain.layout else "stereo",
+                                       rate=ain.rate or 48_000)
+
+
+def _stylized(inp, vin, ain, stylizer: Stylizer, width: int, height: int, strength: float, preserve_color: bool,
+              smoother: NormSmoother | None, blender: PixelBlender | None,
+              batch_size: int) -> Iterator:  # noqa: ANN001 - PyAV types
+    """Audio packets as they come, and batches of stylized VideoFrames."""
+    import av
+
+    pending: list = []
+    for packet in inp.demux(*(s for s in (vin, ain) if s is not None)):
+        if packet.stream is ain:
+            if packet.dts is not None:
+                yield packet
+            continue
+        try:
+            decoded = packet.decode()
+        except av.error.InvalidDataError:  # a damaged packet: skip it, as players do
+            continue
+        for frame in decoded:
+            pending.append(frame)
+            if len(pending) == batch_size:
+                yield _stylize_batch(pending, stylizer, width, height, strength, preserve_color, smoother, blender)
+                pending = []
+    if pending:
+        yield _stylize_batch(pending, stylizer, width, height, strength, preserve_color, smoother, blender)
+
+
+def _stylize_batch(frames: list, stylizer: Stylizer, width: int, height: int, strength: float,
+                   preserve_color: bool, smoother: NormSmoother | None, blender: PixelBlender | None) -> list:
+    """Stylized VideoFrames (with the input frames' timestamps) of decoded ``frames``."""
+    import av
+
+    rgb = np.stack([f.reformat(width=width, height=height, format="rgb24").to_ndarray() for f in frames])
+    x = torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div_(255)
+    stats = None
+    if smoother is not None:
+        scale = min(1.0, STATS_SIDE / max(width, height))
+        small = F.interpolate(x, size=(max(4, round(height * scale)), max(4, round(width * scale))), mode="area")
+        per_frame = [smoother.update(stylizer.norm_stats(small[i:i + 1]), small[i]) for i in range(len(frames))]
+        stats = [(torch.cat([p[k][0] for p in per_frame]), torch.cat([p[k][1] for p in per_frame]))
+                 for k in range(len(per_frame[0]))]
+    y = stylizer.stylize_tensor(x, norm_stats=stats)
+    if blender is not None:
+        y = torch.stack([blender(x[i], y[i]) for i in range(len(frames))])
+    if strength < 1.0 or preserve_color:
+        from PIL import Image
+
+        y = torch.stack([torch.from_numpy(np.asarray(stylizer.finish(
+            Image.fromarray(rgb[i]), y[i], strength, preserve_color, x=x[i]).convert("RGB"))).permute(2, 0, 1)
+            .float().div_(255) for i in range(len(frames))])
+    out = (y.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy())
+    result = []
+    for frame, arr in zip(frames, out):
+        vf = av.VideoFrame.from_ndarray(arr, format="rgb24")
+        vf.pts, vf.time_base = frame.pts, frame.time_base
+        result.append(vf)
+    return result
