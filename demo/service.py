@@ -28,11 +28,13 @@ import torch
 from PIL import Image, ImageDraw
 
 from fastnst.errors import FastNSTError, ImageError, StyleNotFoundError
-from fastnst.images import MAX_FILE_BYTES, ImageInput, fit_size, label_font, load_image, pil_to_tensor
+from fastnst.images import (MAX_FILE_BYTES, ImageInput, fit_size, label_font, load_image, pil_to_tensor,
+                            tensor_to_pil)
 from fastnst.registry import available_styles, parse_sources
 from fastnst.styles import StyleInfo, is_repo_id, style_from_folder
 from fastnst.device import pick_device
 from fastnst.stylizer import Stylizer, save_image
+from fastnst.video import PixelBlender
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 THUMB_SIZE = 192
@@ -262,6 +264,7 @@ class FpsMeter:
         self.stamps: deque[float] = deque(maxlen=256)
         self.frame_s: float | None = None   # exponential moving average of compute time per frame
         self.frames = 0
+        self.blender = PixelBlender()       # the video path's flicker stabiliser, per live stream
 
     def tick(self, compute_s: float, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
@@ -686,6 +689,9 @@ class StyleService:
         t0 = time.perf_counter()
         img = self.prepare(frame, target, Image.Resampling.BILINEAR)
         out = self._apply(style, img, strength, preserve_color)
+        # as in video: blended with the previous frame's output where the camera saw no change
+        x, y = pil_to_tensor(img.convert("RGB"))[0], pil_to_tensor(out.convert("RGB"))[0]
+        out = tensor_to_pil(meter.blender(x, y)[None])
         meter.tick(time.perf_counter() - t0)
         if fixed:
             meter.size = target
