@@ -282,7 +282,7 @@ def _wire(demo: gr.Blocks, service: StyleService, status: gr.Markdown, picker: S
                      [video.clip, picker.style, *options, inputs.size], [video.out], api_name="stylize_video",
                      **device_events)
     pulled = [picker.gallery, picker.style, picker.repo, status]
-    hub_events = dict(concurrency_id="hub", concurrency_limit=1)
+    hub_events = dict(concurrency_id="hub", concurrency_limit=4)  # one pull per repo at a time (the service's lock)
     with_busy_button(picker.pull.click, picker.pull, "Pulling…", do_pull, [picker.repo], pulled,
                      api_name="add_style", **hub_events)
     with_busy_button(picker.repo.submit, picker.pull, "Pulling…", do_pull, [picker.repo], pulled,

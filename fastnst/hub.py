@@ -195,10 +195,10 @@ def pull_style(repo_id: str, revision: str | None = None, token: str | None = No
                 folder = Path(snapshot_download(repo_id, revision=revision, token=token, endpoint=endpoint,
                                                 allow_patterns=PULL_PATTERNS, local_files_only=True))
             else:
-                check_sizes(repo_id, {s.rfilename: s.size for s in info.siblings or []}, limits)
+                largest = check_sizes(repo_id, {s.rfilename: s.size for s in info.siblings or []}, limits)
                 # the revision as asked (so refs/main is recorded for offline use by name); if it moved since
                 # the listing, the byte bounds still hold
-                folder = _bounded_download(repo_id, revision, token, endpoint, limits)
+                folder = _bounded_download(repo_id, revision, token, endpoint, limits, largest)
     except HubError as e:
         raise HubError(f"{e} {again}") from None
     except OSError as e:  # size mismatch after retries, disk full...
@@ -207,8 +207,9 @@ def pull_style(repo_id: str, revision: str | None = None, token: str | None = No
     return folder
 
 
-def check_sizes(repo_id: str, sizes: dict[str, int | None], limits: PullLimits) -> None:
-    """Refuse a repo whose style files, as the Hub lists them, are too many or too big (before any download)."""
+def check_sizes(repo_id: str, sizes: dict[str, int | None], limits: PullLimits) -> int | None:
+    """Refuse a repo whose style files, as the Hub lists them, are too many or too big (before any download).
+    Returns the largest listed size (None if the listing gives none), which no download may then exceed."""
     selected = {name: size for name, size in sizes.items() if any(fnmatch(name, p) for p in PULL_PATTERNS)}
     if len(selected) > limits.max_files:
         raise HubError(f"{repo_id}: refused before downloading: {len(selected)} style files, more than the "
@@ -222,6 +223,8 @@ def check_sizes(repo_id: str, sizes: dict[str, int | None], limits: PullLimits) 
     if total > limits.max_total_bytes:
         raise HubError(f"{repo_id}: refused before downloading: its style files total {_mb(total)}, over the "
                        f"{_mb(limits.max_total_bytes)} allowed (`fastnst pull --max-mb N` raises the limits).")
+    listed = [size for size in selected.values() if size is not None]
+    return max(listed) if listed and len(listed) == len(selected) else None
 
 
 def _mb(n: int) -> str:
@@ -231,10 +234,11 @@ def _mb(n: int) -> str:
 
 
 def _bounded_download(repo_id: str, revision: str | None, token: str | None, endpoint: str | None,
-                      limits: PullLimits) -> Path:
-    """``snapshot_download`` in a child process: no file it writes can outgrow the largest per-file cap
-    (``RLIMIT_FSIZE``), the repo's cache folder is watched against the total cap, and the child is
-    stopped at the time limit; then its partial files are removed."""
+                      limits: PullLimits, largest: int | None = None) -> Path:
+    """``snapshot_download`` in a child process: no file it writes can outgrow the largest file the Hub
+    listed (``largest``, plus a little) nor the largest per-file cap (``RLIMIT_FSIZE``), the repo's cache
+    folder is watched against the total cap, and the child is stopped at the time limit; then its
+    partial files are removed."""
     import multiprocessing
     import time
 
@@ -243,6 +247,8 @@ def _bounded_download(repo_id: str, revision: str | None, token: str | None, end
 
     storage = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model")
     file_cap = max(limits.max_weights_bytes, limits.max_image_bytes, limits.max_text_bytes)
+    if largest is not None:  # a file larger than any the Hub listed means the server lies about sizes
+        file_cap = min(file_cap, largest + 64 * 1024)
     before = _folder_bytes(storage)
     ctx = multiprocessing.get_context("spawn")  # no fork of a threaded server
     receive, send = ctx.Pipe(duplex=False)

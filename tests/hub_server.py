@@ -32,6 +32,8 @@ Fault injection (``hub.faults``, a dict the tests set; see :meth:`FakeHub.handle
 * ``advertise``: ``{NAME: SIZE}``: the file listings and HEAD answer SIZE for NAME (a lying or huge
   repo), while GETs serve the real bytes;
 * ``slow_download``: ``{"file": NAME, "bytes_per_s": N}``: GETs of NAME trickle at about N bytes/s.
+
+NAME is a path in the repo (every repo) or ``owner/name/path`` (that repo only).
 """
 
 from __future__ import annotations
@@ -422,7 +424,7 @@ class _Handler(BaseHTTPRequestHandler):
                       *(f"dataset:{d}" for d in meta.get("datasets") or [] if isinstance(d, str))):
             if extra and extra not in tags:
                 tags.append(extra)
-        siblings = [{"rfilename": p, **({"size": self.advertised(p, d), "blobId": git_oid(d)} if blobs else {})}
+        siblings = [{"rfilename": p, **({"size": self.advertised(repo.repo_id, p, d), "blobId": git_oid(d)} if blobs else {})}
                     for p, d in sorted(commit.files.items())]
         data: dict[str, Any] = {
             "_id": hashlib.md5(repo.repo_id.encode()).hexdigest()[:24], "id": repo.repo_id, "modelId": repo.repo_id,
@@ -490,7 +492,8 @@ class _Handler(BaseHTTPRequestHandler):
             for i in range(1, len(parts)):
                 folders.add(prefix + "/".join(parts[:i]))
             if recursive or len(parts) == 1:
-                entries.append({"type": "file", "oid": git_oid(data), "size": self.advertised(p, data), "path": p})
+                entries.append({"type": "file", "oid": git_oid(data), "size": self.advertised(repo.repo_id, p, data),
+                                "path": p})
         if path and not entries and not folders:
             raise _HTTPError(404, f"{path} does not exist", "EntryNotFound")
         for f in sorted(folders):
@@ -515,7 +518,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers = {**base, "ETag": f'"{git_oid(data)}"', "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
         if method == "HEAD":
-            self.send(200, headers={**headers, "Content-Length": str(self.advertised(path, data))}, body=b"", head=True)
+            self.send(200, headers={**headers, "Content-Length": str(self.advertised(repo.repo_id, path, data))},
+                      body=b"", head=True)
             return
         drop = hub.faults.get("drop_download")
         if drop and drop["file"] == path and drop.get("times", 1) <= 0 and drop.get("then_status"):
@@ -542,7 +546,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(chunk[: drop["after"]])
             raise _Drop()
         slow = hub.faults.get("slow_download")
-        if slow and slow["file"] == path:
+        if slow and slow["file"] in (path, f"{repo.repo_id}/{path}"):
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
@@ -557,9 +561,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.send(status, headers=headers, body=chunk)
 
-    def advertised(self, path: str, data: bytes) -> int:
+    def advertised(self, repo_id: str, path: str, data: bytes) -> int:
         """The size this server claims for a file (the ``advertise`` fault lies)."""
-        return int(self.server_hub.faults.get("advertise", {}).get(path, len(data)))
+        claims = self.server_hub.faults.get("advertise", {})
+        return int(claims.get(f"{repo_id}/{path}", claims.get(path, len(data))))
 
     def root(self, method: str) -> None:
         self.send(200, {"hub": "fake"}, head=method == "HEAD")
