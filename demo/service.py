@@ -15,11 +15,13 @@ import math
 import os
 import tempfile
 import threading
+import io
 import logging
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,7 @@ class Settings:
     pulls_per_minute: int = 6       # FASTNST_DEMO_PULLS_PER_MIN: Hub pulls per minute, all visitors together
     pulls_per_session: int = 4      # FASTNST_DEMO_PULLS_PER_SESSION: Hub pulls per visitor (browser session)
     pull_disk_mb: int = 256         # FASTNST_DEMO_PULL_DISK_MB: disk for pulled styles; least recently used evicted
+    decode_mp: int = 100            # FASTNST_DEMO_DECODE_MP: megapixels of uploads decoded at once (others wait)
     max_video_s: int = 20           # FASTNST_DEMO_MAX_VIDEO_S: longest clip the video tab accepts
     max_video_size: int = 480       # FASTNST_DEMO_MAX_VIDEO_SIZE: cap on a stylized clip's longest side (px)
     queue_size: int = 64            # FASTNST_DEMO_QUEUE: requests waiting in Gradio's queue before refusing more
@@ -98,6 +101,7 @@ class Settings:
             pulls_per_minute=_env_int("FASTNST_DEMO_PULLS_PER_MIN", cls.pulls_per_minute),
             pulls_per_session=_env_int("FASTNST_DEMO_PULLS_PER_SESSION", cls.pulls_per_session),
             pull_disk_mb=_env_int("FASTNST_DEMO_PULL_DISK_MB", cls.pull_disk_mb),
+            decode_mp=_env_int("FASTNST_DEMO_DECODE_MP", cls.decode_mp),
             max_video_s=_env_int("FASTNST_DEMO_MAX_VIDEO_S", cls.max_video_s),
             max_video_size=_env_int("FASTNST_DEMO_MAX_VIDEO_SIZE", cls.max_video_size),
             queue_size=_env_int("FASTNST_DEMO_QUEUE", cls.queue_size),
@@ -253,6 +257,42 @@ def prune_folder(root: Path, max_bytes: int, max_age_s: float, now: float | None
         except OSError:
             pass
     return deleted
+
+
+class PixelBudget:
+    """Decoded pixels in flight across requests: an image is decoded only when it fits the budget next to
+    those being decoded; otherwise it waits, and after ``wait_s`` it is refused as a busy server. So
+    concurrent large uploads cannot hold more memory than the budget, however many arrive at once."""
+
+    def __init__(self, capacity: int, wait_s: float = 30.0) -> None:
+        self.capacity, self.wait_s = int(capacity), float(wait_s)
+        self.in_use = self.peak = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        pixels = min(int(pixels), self.capacity)  # one image larger than the budget runs alone
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.in_use + pixels <= self.capacity, timeout=self.wait_s):
+                raise DemoError("the server is busy decoding other large images; try again in a moment.")
+            self.in_use += pixels
+            self.peak = max(self.peak, self.in_use)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.in_use -= pixels
+                self._cond.notify_all()
+
+
+def header_pixels(src: ImageInput) -> int:
+    """Width x height from the image's header, without decoding it (0 if it cannot be read: the decoder
+    then names the problem)."""
+    try:
+        with Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src) as im:
+            return im.width * im.height
+    except Exception:  # noqa: BLE001 - load_image gives the real error
+        return 0
 
 
 class FpsMeter:
@@ -416,6 +456,7 @@ class StyleService:
                 self._add_entry(info)
         self.models = ModelCache(self.settings.cache_models, self._load)
         self.batcher = DeviceBatcher(self.settings.max_batch)
+        self.pixels = PixelBudget(self.settings.decode_mp * 1_000_000)
         for sub in ("thumbs", "outputs"):
             (self.settings.tmp_dir / sub).mkdir(parents=True, exist_ok=True)
 
@@ -637,14 +678,15 @@ class StyleService:
     def prepare(self, image: Any, size: int, resample: Image.Resampling = Image.Resampling.LANCZOS) -> Image.Image:
         """Decode and check an input (see :func:`image_input`) and fit it into ``size``."""
         src = image_input(image)
-        try:
-            img = load_image(src)
-        except ImageError as e:
-            if isinstance(image, dict) and isinstance(src, str):  # name the upload, not the server's temp path
-                raise ImageError(str(e).replace(src, Path(str(image.get("orig_name") or "upload")).name)) from None
-            raise
-        target = fit_size(*img.size, size)
-        return img.resize(target, resample) if target != img.size else img
+        with self.pixels.hold(header_pixels(src)):  # the full-size decode is the memory peak: bounded
+            try:
+                img = load_image(src)
+            except ImageError as e:
+                if isinstance(image, dict) and isinstance(src, str):  # name the upload, not the server's temp path
+                    raise ImageError(str(e).replace(src, Path(str(image.get("orig_name") or "upload")).name)) from None
+                raise
+            target = fit_size(*img.size, size)
+            return img.resize(target, resample) if target != img.size else img
 
     def stylize(self, image: Any, style: str, strength: Any = 1.0, preserve_color: bool = False,
                 max_size: Any = None) -> tuple[Image.Image, Image.Image]:

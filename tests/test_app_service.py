@@ -441,3 +441,24 @@ def test_a_clip_through_the_video_tab_keeps_its_sound_and_respects_the_limits(se
         service.stylize_video(str(clip), "alpha")
     with pytest.raises(DemoError, match="no clip"):
         service.stylize_video(None, "alpha")
+
+
+def test_concurrent_large_uploads_are_decoded_within_the_pixel_budget(styles_dir, tmp_path):
+    """Eight 2-megapixel uploads at once on a budget of 5 megapixels: at most two decode at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    service = StyleService(Settings(sources=str(styles_dir), device="cpu", tmp_dir=tmp_path / "tmp", decode_mp=5))
+    big = tmp_path / "big.png"
+    smooth_image(1600, 1250, seed=1).save(big)
+    with ThreadPoolExecutor(8) as pool:
+        sizes = list(pool.map(lambda _: service.prepare(str(big), 64).size, range(8)))
+    assert sizes == [(64, 50)] * 8
+    assert 2_000_000 <= service.pixels.peak <= 4_000_000 and service.pixels.in_use == 0
+    from demo.service import PixelBudget
+
+    budget = PixelBudget(10, wait_s=0.2)
+    with budget.hold(8), pytest.raises(DemoError, match="busy"):
+        with budget.hold(5):
+            pass
+    with budget.hold(10**9):  # larger than the whole budget: admitted alone
+        assert budget.in_use == 10
