@@ -18,7 +18,8 @@ from fastnst.train import ASSETS
 STYLES = embedded_styles()
 
 
-DOCUMENTED = {"starry_night", "great_wave", "the_scream", "composition_vii"}
+DOCUMENTED = {"starry_night", "great_wave", "the_scream", "composition_vii", "udnie", "shipwreck", "woman_with_hat",
+              "water_lilies"}
 
 
 def test_the_documented_styles_are_shipped():
