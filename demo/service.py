@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
+import logging
 import math
 import os
 import tempfile
 import threading
-import io
-import logging
 import time
 import uuid
 from collections import OrderedDict, deque
@@ -29,12 +29,11 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
+from fastnst.device import pick_device
 from fastnst.errors import FastNSTError, ImageError, StyleNotFoundError
-from fastnst.images import (MAX_FILE_BYTES, ImageInput, fit_size, label_font, load_image, pil_to_tensor,
-                            tensor_to_pil)
+from fastnst.images import MAX_FILE_BYTES, ImageInput, fit_size, label_font, load_image, pil_to_tensor
 from fastnst.registry import available_styles, parse_sources
 from fastnst.styles import StyleInfo, is_repo_id, style_from_folder
-from fastnst.device import pick_device
 from fastnst.stylizer import Stylizer, save_image
 from fastnst.video import PixelBlender
 
@@ -355,8 +354,6 @@ def image_input(value: Any) -> ImageInput:
     return value
 
 
-
-
 def labelled_grid(cells: Sequence[tuple[Image.Image, str]], cell: int | tuple[int, int], columns: int | None = None,
                   pad: int = 8, label_h: int = 24) -> Image.Image:
     """Images (each fitted into a ``cell`` box, centred) with a caption under each, on white; a caption
@@ -668,12 +665,16 @@ class StyleService:
             raise DemoError(f"strength must be from 0 to 1, not {s}.")
         return s
 
-    def _apply(self, key: str, img: Image.Image, strength: float, preserve_color: bool) -> Image.Image:
-        """One prepared (already resized) image through the style, batched with concurrent requests."""
+    def _apply(self, key: str, img: Image.Image, strength: float, preserve_color: bool,
+               blender: PixelBlender | None = None) -> Image.Image:
+        """One prepared (already resized) image through the style, batched with concurrent requests;
+        ``blender``: a stream's flicker stabiliser, applied to the network's output as in video."""
         stylizer = self.stylizer(key)
         x = pil_to_tensor(img)
-        y = self.batcher.run((id(stylizer), img.size), x, stylizer.stylize_tensor)
-        return stylizer.finish(img, y[0], strength, bool(preserve_color), x=x[0])
+        y = self.batcher.run((id(stylizer), img.size), x, stylizer.stylize_tensor)[0]
+        if blender is not None:
+            y = blender(x[0], y)
+        return stylizer.finish(img, y, strength, bool(preserve_color), x=x[0])
 
     def prepare(self, image: Any, size: int, resample: Image.Resampling = Image.Resampling.LANCZOS) -> Image.Image:
         """Decode and check an input (see :func:`image_input`) and fit it into ``size``."""
@@ -730,10 +731,8 @@ class StyleService:
         target = self.clamp_size(size) if fixed else meter.size
         t0 = time.perf_counter()
         img = self.prepare(frame, target, Image.Resampling.BILINEAR)
-        out = self._apply(style, img, strength, preserve_color)
         # as in video: blended with the previous frame's output where the camera saw no change
-        x, y = pil_to_tensor(img.convert("RGB"))[0], pil_to_tensor(out.convert("RGB"))[0]
-        out = tensor_to_pil(meter.blender(x, y)[None])
+        out = self._apply(style, img, strength, preserve_color, meter.blender)
         meter.tick(time.perf_counter() - t0)
         if fixed:
             meter.size = target

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ImageError
+from .files import atomic_path
 from .images import MAX_PIXELS, fit_size
 from .stylizer import Stylizer
 
@@ -167,13 +168,11 @@ def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: Styl
     info = probe(src)
     width, height = output_size(info.width, info.height, max_size)
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.stem}.tmp{dst.suffix}")
     smoother = NormSmoother() if stabilize in ("both", "stats") else None  # (measured: no help with input-skip styles)
     blender = PixelBlender() if stabilize in ("both", "blend") else None
     t0, done = time.perf_counter(), 0
     try:
-        with av.open(str(src)) as inp, av.open(str(tmp), "w") as out:
+        with atomic_path(dst, keep_suffix=True) as tmp, av.open(str(src)) as inp, av.open(str(tmp), "w") as out:
             vin = inp.streams.video[0]
             ain = inp.streams.audio[0] if inp.streams.audio else None
             vout = out.add_stream("libx264", rate=info.fps)
@@ -202,13 +201,10 @@ def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: Styl
             out.mux(vout.encode(None))
             if resampler is not None:
                 out.mux(aout.encode(None))
-        if done == 0:
-            raise VideoError(f"{src}: no frame could be decoded (empty or truncated clip).")
-        os.replace(tmp, dst)
+            if done == 0:
+                raise VideoError(f"{src}: no frame could be decoded (empty or truncated clip).")
     except av.error.FFmpegError as e:
         raise VideoError(f"{src}: FFmpeg could not decode or encode it ({e}).") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return VideoReport(dst, done, width, height, info.fps, time.perf_counter() - t0)
 
 
