@@ -1,11 +1,15 @@
 """Video: flicker and frames/s of each stabiliser, and what decoding and encoding cost.
 
 Clips made on the spot from a public-domain photo (``tests/clips.py``): a still shot with sensor
-noise, a still shot with flickering light, and slow pans (0.5 and 2 px a frame). For each, every
-stabiliser of :func:`fastnst.video.stylize_video` (``none``: each frame on its own) side by side:
-flicker (mean change between consecutive stylized frames where the input changed by under 4 grey
-levels) and frames/s end to end. Then the same frames stylized as images in memory (no decoding,
-no encoding), for the overhead of the video path.
+noise, a still shot with flickering light, slow pans (0.5 and 2 px a frame) and a square crossing a
+still shot. For each, every stabiliser of :func:`fastnst.video.stylize_video` (``none``: each frame
+on its own) side by side: flicker (mean change between consecutive stylized frames, the earlier one
+moved along the clip's known pan, where the input changed by under 4 grey levels: the warping error
+with the true motion), ghosting (mean difference from the per-frame output where the input moved by
+over 20 grey levels: what blending smeared over the present) and frames/s end to end. For the pans,
+"ideal" is one stylization of the whole photo panned the same way (no flicker at all): what H.264's
+half-resolution colour and sub-pixel resampling leave even then. Then the same frames stylized as
+images in memory (no decoding, no encoding), for the overhead of the video path.
 
     .venv/bin/python benchmarks/bench_video.py                      # 480p, 48 frames a clip (a few minutes)
     .venv/bin/python benchmarks/bench_video.py --size 320x180 --frames 12
@@ -25,14 +29,15 @@ from common import REPO, describe, machine, report, write_json
 sys.path.insert(0, str(REPO / "tests"))
 import torch  # noqa: E402
 
-from clips import flicker, make_clip, read_frames  # noqa: E402
+from clips import flicker, ghosting, make_clip, read_frames  # noqa: E402
 from fastnst import Stylizer  # noqa: E402
 from fastnst.images import load_image  # noqa: E402
 from fastnst.video import STABILIZERS, stylize_video  # noqa: E402
 
 CLIPS = {"still, sensor noise": dict(pan_px=0.0, noise=3.0), "still, flickering light": dict(pan_px=0.0, noise=1.0, light=0.03),
-         "pan 0.5 px/frame": dict(pan_px=0.5, noise=2.0), "pan 2 px/frame": dict(pan_px=2.0, noise=2.0)}
-
+         "pan 0.5 px/frame": dict(pan_px=0.5, noise=2.0), "pan 2 px/frame": dict(pan_px=2.0, noise=2.0),
+         "square crossing, 6 px/frame": dict(pan_px=0.0, noise=2.0, object_px=6)}
+DEFAULT = "flow"
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -50,12 +55,21 @@ def main(argv: list[str] | None = None) -> int:
     for name, kw in CLIPS.items():
         src = make_clip(tmp / "clip.mp4", photo, frames=args.frames, size=(w, h), fps=24, audio=True, **kw)
         original = read_frames(src)
-        base = None
+        base = per_frame = None
         for mode in ("none", *(m for m in STABILIZERS if m != "none")):
             r = stylize_video(src, tmp / f"{mode}.mp4", stylizer, max_size=None, stabilize=mode)
-            f = flicker(read_frames(r.path), original)
-            base = base if base is not None else f
-            rows.append({"clip": name, "stabilize": mode, "flicker": f, "vs_none": f / base, "fps": r.frames_per_s})
+            frames = read_frames(r.path)
+            f = flicker(frames, original, pan_px=kw["pan_px"])
+            base, per_frame = (f, frames) if base is None else (base, per_frame)
+            rows.append({"clip": name, "stabilize": mode, "flicker": f, "vs_none": f / base,
+                         "ghosting": ghosting(frames, per_frame, original), "fps": r.frames_per_s})
+        if kw["pan_px"]:  # no flicker at all: one stylization of the whole photo, panned like the clip
+            wide = photo.convert("RGB").resize((w + int(kw["pan_px"] * args.frames) + 2, h))
+            ideal = make_clip(tmp / "ideal.mp4", stylizer(wide), frames=args.frames, size=(w, h), fps=24,
+                              pan_px=kw["pan_px"], noise=0.0, audio=False)
+            f = flicker(read_frames(ideal), original, pan_px=kw["pan_px"])
+            rows.append({"clip": name, "stabilize": "ideal", "flicker": f, "vs_none": f / base,
+                         "ghosting": float("nan"), "fps": float("nan")})
     # the same frames as images, in memory: the network alone, batches of 4
     x = torch.from_numpy(original).permute(0, 3, 1, 2).float().div(255)
     stylizer.stylize_tensor(x[:4])
@@ -64,22 +78,31 @@ def main(argv: list[str] | None = None) -> int:
         stylizer.stylize_tensor(x[i:i + 4])
     image_fps = len(x) / (time.perf_counter() - t0)
     video_fps = next(r["fps"] for r in rows if r["clip"] == list(CLIPS)[-1] and r["stabilize"] == "none")
+    default = [r for r in rows if r["stabilize"] == DEFAULT and "crossing" not in r["clip"]]
+    ideal = {r["clip"]: r["flicker"] for r in rows if r["stabilize"] == "ideal"}
+    none = {r["clip"]: r["flicker"] for r in rows if r["stabilize"] == "none"}
+
+    def above_ideal(r: dict[str, Any]) -> float:  # the share of the per-frame flicker a stabiliser leaves
+        floor = ideal.get(r["clip"], 0.0)
+        return (r["flicker"] - floor) / (none[r["clip"]] - floor)
+
     goals = [
-        {"goal": "flicker of the still shots with the default (blend) at most 1/3 of none's",
-         "value": ", ".join(f"{r['vs_none']:.2f}" for r in rows if r["stabilize"] == "blend" and "still" in r["clip"]),
-         "met": all(r["vs_none"] <= 1 / 3 for r in rows if r["stabilize"] == "blend" and "still" in r["clip"])},
+        {"goal": f"flicker of the still and panning shots with the default ({DEFAULT}) at most 1/3 of none's "
+                 "(above the ideal's, for pans)",
+         "value": ", ".join(f"{above_ideal(r):.2f}" for r in default),
+         "met": all(above_ideal(r) <= 1 / 3 for r in default)},
         {"goal": "video within 1.2x of the same frames as images (stabilize none)",
          "value": f"{image_fps / video_fps:.2f}x ({video_fps:.1f} vs {image_fps:.1f} frames/s)",
          "met": image_fps / video_fps <= 1.2},
-        {"goal": f"{w}x{h} at >= 10 frames/s (default blend)",
-         "value": f"{min(r['fps'] for r in rows if r['stabilize'] == 'blend'):.1f} frames/s",
-         "met": min(r["fps"] for r in rows if r["stabilize"] == "blend") >= 10},
+        {"goal": f"{w}x{h} at >= 10 frames/s (default {DEFAULT})",
+         "value": f"{min(r['fps'] for r in default):.1f} frames/s",
+         "met": min(r["fps"] for r in default) >= 10},
     ]
     write_json({"machine": info, "size": [w, h], "frames": args.frames, "rows": rows, "image_fps": image_fps,
                 "goals": goals}, args.json)
     report(f"Video, {args.style} at {w}x{h}, {args.frames} frames a clip; {describe(info)}", rows,
            [("clip", "clip"), ("stabilize", "stabilize"), ("flicker", "flicker (grey levels)"),
-            ("vs_none", "vs none"), ("fps", "frames/s")], goals=goals, json_path=args.json,
+            ("vs_none", "vs none"), ("ghosting", "ghosting (grey levels)"), ("fps", "frames/s")], goals=goals, json_path=args.json,
            notes=[f"the same frames stylized as images in memory: {image_fps:.1f} frames/s"])
     return 0
 

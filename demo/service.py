@@ -303,7 +303,7 @@ class FpsMeter:
         self.stamps: deque[float] = deque(maxlen=256)
         self.frame_s: float | None = None   # exponential moving average of compute time per frame
         self.frames = 0
-        self.blender = PixelBlender()       # the video path's flicker stabiliser, per live stream
+        self.blender = PixelBlender(motion=True)  # the video path's flicker stabiliser, per live stream
 
     def tick(self, compute_s: float, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
@@ -731,7 +731,7 @@ class StyleService:
         target = self.clamp_size(size) if fixed else meter.size
         t0 = time.perf_counter()
         img = self.prepare(frame, target, Image.Resampling.BILINEAR)
-        # as in video: blended with the previous frame's output where the camera saw no change
+        # as in video: blended with the previous frame's output, moved along the optical flow, where it matches
         out = self._apply(style, img, strength, preserve_color, meter.blender)
         meter.tick(time.perf_counter() - t0)
         if fixed:

@@ -75,9 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch.compile the network (torch backend): pays off for many images of one size")
     p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of the style")
-    p.add_argument("--stabilize", default="blend", choices=["blend", "stats", "both", "none"],
-                   help="video: against flicker, blend each frame with the previous where the input did not change "
-                        "(default), smooth the instance-norm statistics over a shot, both, or none")
+    p.add_argument("--stabilize", default="flow", choices=["flow", "blend", "stats", "both", "none"],
+                   help="video: against flicker, blend each frame with the previous one moved along the optical flow "
+                        "where the input matches it (default), the same without motion (blend), smooth the "
+                        "instance-norm statistics over a shot (stats), stats and flow (both), or none")
     p.set_defaults(func=cmd_stylize)
 
     _add_train(sub)

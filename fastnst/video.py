@@ -1,12 +1,13 @@
 """Stylizing video: decoded and encoded with PyAV (FFmpeg), frames stylized in batches, audio copied.
 
 A network applied frame by frame flickers: small changes between frames (sensor noise, compression,
-light) change what the network paints. Two stabilisers, measured in ``benchmarks/bench_video.py``:
-``blend`` (the default) blends each output with the previous one per pixel where the input did not
-change, so still parts keep their look and moving parts (where the input changed) are not blended
-and do not ghost; ``stats`` smooths the instance-norm statistics over the frames of a shot (a
-moving average, reset at a cut), which did not help the shipped styles, whose input skip passes
-brightness changes straight through. The clip streams through: memory stays flat whatever its length.
+light) change what the network paints. The stabilisers, measured in ``benchmarks/bench_video.py``:
+``flow`` (the default) blends each output with the previous one, moved along the optical flow between
+the input frames, per pixel where the input matches it, so still and moving parts keep their look
+and what the flow gets wrong (and what came into view) is not blended and does not ghost; ``blend``
+the same without motion (still shots only); ``stats`` smooths the instance-norm statistics over the
+frames of a shot (a moving average, reset at a cut), which did not help the shipped styles, whose
+input skip passes brightness changes straight through. The clip streams through: memory stays flat whatever its length.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .stylizer import Stylizer
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
 #: Longest clip accepted, in frames (10 minutes at 30 frames/s by default).
 MAX_FRAMES = int(os.environ.get("FASTNST_MAX_VIDEO_FRAMES", 18_000))
-STABILIZERS = ("blend", "stats", "both", "none")
+STABILIZERS = ("flow", "blend", "stats", "both", "none")  # "both": stats and flow
 #: Side of the downscaled frame the statistics are measured on (cheap next to the full frame).
 STATS_SIDE = 256
 NormStats = list[tuple[torch.Tensor, torch.Tensor]]
@@ -100,22 +101,65 @@ class PixelBlender:
     """Recursive blend of each stylized frame with the previous (already blended) one, per pixel, where the
     input frames barely differ: the weight of the past is ``strength * exp(-(d / still)^2)``, ``d`` the
     input's local mean absolute change (0-1). Where the input changed (motion, a cut) the weight
-    falls to zero, so moving objects do not ghost."""
+    falls to zero, so moving objects do not ghost.
 
-    def __init__(self, strength: float = 0.8, still: float = 0.03, blur: int = 5) -> None:
+    With ``motion`` the previous frame (input and output) is first warped onto this one along the
+    optical flow between the inputs (OpenCV's DIS, a few ms a frame), so a pan or a moving object is
+    blended with where it was; where the flow is wrong the warped input does not match, ``d`` is
+    large and nothing is blended, and pixels that came into view are never blended."""
+
+    def __init__(self, strength: float = 0.8, still: float = 0.03, blur: int = 5, motion: bool = False) -> None:
         self.strength, self.still, self.blur = float(strength), float(still), int(blur)
+        self.motion = bool(motion)
+        self._flow = None  # created on first use: OpenCV is imported only for motion-compensated blending
         self._x: torch.Tensor | None = None
         self._y: torch.Tensor | None = None
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``y`` (3xHxW, the stylization of input frame ``x``) blended with the past."""
         if self._x is not None and self._x.shape == x.shape:
-            d = (x - self._x).abs().mean(0, keepdim=True)[None]
-            d = F.avg_pool2d(d, self.blur, 1, self.blur // 2, count_include_pad=False)[0]
+            py, d = self._y, self._change(x, self._x)
+            if self.motion:  # per pixel, the past that matches better: where it was, or moved along the flow
+                wx, wy, valid = self._previous_on(x)
+                dw = torch.where(valid > 0, self._change(x, wx), torch.full_like(d, float("inf")))
+                moved = dw < 0.7 * d  # a clear gain: on a still shot, noise alone makes some flows look better
+                py, d = torch.where(moved, wy, py), torch.where(moved, dw, d)
             w = self.strength * torch.exp(-(d / self.still) ** 2)
-            y = y + w * (self._y - y)
+            y = y + w * (py - y)
         self._x, self._y = x, y
         return y
+
+    def _change(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
+        """1xHxW: the local mean absolute difference between ``x`` and ``past``."""
+        d = (x - past).abs().mean(0, keepdim=True)[None]
+        return F.avg_pool2d(d, self.blur, 1, self.blur // 2, count_include_pad=False)[0]
+
+    def _previous_on(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The previous input and output warped onto frame ``x`` along the flow, and where they are valid."""
+        flow = torch.from_numpy(self.flow_to_previous(x, self._x))
+        h, w = x.shape[1:]
+        gy, gx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
+                                indexing="ij")
+        grid = torch.stack([(gx + flow[..., 0]) * (2 / max(w - 1, 1)) - 1,
+                            (gy + flow[..., 1]) * (2 / max(h - 1, 1)) - 1], -1)[None]
+        stack = torch.cat([self._x.float(), self._y.float(), torch.ones_like(x[:1], dtype=torch.float32)])[None]
+        warped = F.grid_sample(stack, grid, mode="bilinear", padding_mode="zeros", align_corners=True)[0]
+        return warped[:3].to(x.dtype), warped[3:6].to(self._y.dtype), (warped[6:] > 0.999).to(x.dtype)
+
+    def flow_to_previous(self, x: torch.Tensor, previous: torch.Tensor) -> np.ndarray:
+        """HxWx2 displacement (dx, dy): pixel (i, j) of frame ``x`` shows what ``previous`` showed at
+        (i + dy, j + dx)."""
+        import cv2
+
+        if self._flow is None:
+            self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        return self._flow.calc(_grey(x), _grey(previous), None)
+
+
+def _grey(x: torch.Tensor) -> np.ndarray:
+    """A 3xHxW image in [0, 1] as an 8-bit grey numpy array (what the flow estimator takes)."""
+    g = 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]
+    return np.ascontiguousarray(g.float().clamp(0, 1).mul(255).round().to(torch.uint8).numpy())
 
 
 class NormSmoother:
@@ -152,14 +196,15 @@ def output_size(width: int, height: int, max_size: int | None) -> tuple[int, int
 
 
 def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: Stylizer, *, max_size: int | None = 1024,
-                  strength: float = 1.0, preserve_color: bool = False, stabilize: str = "blend",
+                  strength: float = 1.0, preserve_color: bool = False, stabilize: str = "flow",
                   batch_size: int = 4, crf: int = 18, on_frames: Callable[[int], None] | None = None) -> VideoReport:
     """Stylize the clip ``src`` into ``dst`` (H.264 in MP4/MKV/MOV; the input's frame rate and timing,
     its audio stream copied unchanged, or re-encoded to AAC where the container cannot hold it).
 
-    ``stabilize``: ``stats`` (instance-norm statistics smoothed over the frames of a shot), ``blend``
-    (each output blended with the previous one where the input did not change: the default, it cuts
-    the flicker of a still shot to a quarter), ``both``, or ``none`` (each frame on its own). ``on_frames(n)`` is called after every batch of ``n`` frames (progress).
+    ``stabilize``: ``flow`` (each output blended with the previous one moved along the optical flow, where
+    the input matches it: the default), ``blend`` (the same without motion), ``stats`` (instance-norm
+    statistics smoothed over the frames of a shot), ``both`` (stats and flow) or ``none`` (each frame
+    on its own). ``on_frames(n)`` is called after every batch of ``n`` frames (progress).
     Raises ``VideoError`` for a clip that cannot be read, is too large or too long."""
     import av
 
@@ -169,7 +214,7 @@ def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: Styl
     width, height = output_size(info.width, info.height, max_size)
     dst = Path(dst)
     smoother = NormSmoother() if stabilize in ("both", "stats") else None  # (measured: no help with input-skip styles)
-    blender = PixelBlender() if stabilize in ("both", "blend") else None
+    blender = PixelBlender(motion=stabilize in ("flow", "both")) if stabilize in ("flow", "both", "blend") else None
     t0, done = time.perf_counter(), 0
     try:
         with atomic_path(dst, keep_suffix=True) as tmp, av.open(str(src)) as inp, av.open(str(tmp), "w") as out:

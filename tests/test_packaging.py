@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import REPO
 
 #: import name -> distribution name, where they differ
-DISTRIBUTIONS = {"PIL": "pillow", "yaml": "pyyaml", "huggingface_hub": "huggingface_hub"}
+DISTRIBUTIONS = {"PIL": "pillow", "yaml": "pyyaml", "huggingface_hub": "huggingface_hub", "cv2": "opencv_python_headless"}
 OPTIONAL = {"gradio", "onnx", "onnxruntime"}  # extras: imported lazily, declared under optional-dependencies
 
 

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from clips import flicker, make_clip, read_frames
+from clips import flicker, ghosting, make_clip, read_frames
 from conftest import make_style, smooth_image
 from fastnst import Stylizer
 from fastnst.cli import main
-from fastnst.video import VideoError, probe, stylize_video
+from fastnst.video import PixelBlender, VideoError, probe, stylize_video
 
 av = pytest.importorskip("av")
 
@@ -92,9 +93,8 @@ def test_truncated_audio_only_and_huge_clips_are_refused_clearly(clip, style, tm
     assert not (tmp_path / "o.mp4").exists()
 
 
-def test_blending_cuts_the_flicker_of_a_still_noisy_shot(tmp_path):
-    """A still shot with sensor noise: the per-frame stylization flickers; blending with the previous
-    output where the input did not change cuts it to a third or less, on a trained embedded style."""
+def _shipped_style_on_clip(tmp_path: Path, modes: tuple[str, ...], **clip) -> dict[str, float]:
+    """Flicker (warping error along the clip's known pan) of starry_night on a clip of the public-domain cat."""
     from fastnst.styles import embedded_styles
 
     if "starry_night" not in embedded_styles():
@@ -102,10 +102,69 @@ def test_blending_cuts_the_flicker_of_a_still_noisy_shot(tmp_path):
     from fastnst.images import load_image
     from fastnst.train import ASSETS
 
-    src = make_clip(tmp_path / "still.mp4", load_image(ASSETS / "chelsea.jpg"), frames=12, size=(160, 96),
-                    pan_px=0.0, noise=3.0, audio=False)
+    src = make_clip(tmp_path / "clip.mp4", load_image(ASSETS / "chelsea.jpg"), frames=12, size=(160, 96),
+                    audio=False, **clip)
     stylizer = Stylizer.from_pretrained("starry_night", device="cpu", precision="fp32")
     original = read_frames(src)
-    measured = {mode: flicker(read_frames(stylize_video(src, tmp_path / f"{mode}.mp4", stylizer, stabilize=mode).path),
-                              original) for mode in ("none", "blend")}
+    return {mode: flicker(read_frames(stylize_video(src, tmp_path / f"{mode}.mp4", stylizer, stabilize=mode).path),
+                          original, pan_px=clip["pan_px"]) for mode in modes}
+
+
+def test_blending_cuts_the_flicker_of_a_still_noisy_shot(tmp_path):
+    """A still shot with sensor noise: the per-frame stylization flickers; blending with the previous
+    output where the input did not change cuts it to a third or less, on a trained embedded style,
+    with or without motion compensation."""
+    measured = _shipped_style_on_clip(tmp_path, ("none", "blend", "flow"), pan_px=0.0, noise=3.0)
     assert measured["blend"] <= measured["none"] / 3, measured
+    assert measured["flow"] <= measured["none"] / 3, measured
+
+
+def test_flow_blending_follows_a_pan_where_plain_blending_cannot(tmp_path):
+    """A pan of 2 px a frame: every input pixel changes, so blending without motion hardly helps;
+    moved along the optical flow, the past matches the present and the flicker (measured with the
+    true motion) falls well below the per-frame and the plain blend's."""
+    measured = _shipped_style_on_clip(tmp_path, ("none", "blend", "flow"), pan_px=2.0, noise=2.0)
+    assert measured["flow"] <= 0.65 * measured["none"], measured
+    assert measured["flow"] <= 0.75 * measured["blend"], measured
+
+
+def test_the_flicker_measure_follows_the_known_pan(tmp_path):
+    """A clip that is exactly a window moving 2 px a frame has no flicker along that motion, and a lot
+    without it (what a measure that ignored motion would count)."""
+    from conftest import smooth_image
+
+    src = make_clip(tmp_path / "pan.mp4", smooth_image(240, 64, seed=5), frames=8, size=(96, 64), pan_px=2.0,
+                    noise=0.0, audio=False)
+    frames = read_frames(src)
+    assert flicker(frames, frames, still=1e9, pan_px=2.0) < 0.5
+    assert flicker(frames, frames, still=1e9) > 2.0
+
+
+def _square_at(x0: int, width: int = 96) -> torch.Tensor:
+    img = torch.full((3, 48, width), 0.2)
+    img[:, 16:32, x0:x0 + 16] = 0.9
+    return img
+
+
+def test_motion_compensated_blending_leaves_no_ghost_where_an_object_left():
+    """A bright square moves 12 px a frame on a still background; with an identity "network" whose
+    output flickers, the blend steadies the background, but where the square was the new output shows
+    the background, not the square's ghost, and the square itself stays bright."""
+    torch.manual_seed(0)
+    blender = PixelBlender(motion=True)
+    outs = [blender(x, x + 0.05 * torch.randn_like(x)) for x in (_square_at(4 + 12 * i) for i in range(6))]
+    left = outs[-1][:, 16:32, 52:62]                        # where the square was a frame ago, uncovered now
+    assert (left - 0.2).abs().mean() < 0.06, float((left - 0.2).abs().mean())
+    square = outs[-1][:, 16:32, 66:78]                      # the square where it is now
+    assert (square - 0.9).abs().mean() < 0.06, float((square - 0.9).abs().mean())
+    background = outs[-1][:, 36:, :]                        # still: blended with the past, less noise
+    assert (background - 0.2).std() < 0.6 * 0.05, float((background - 0.2).std())
+
+
+def test_ghosting_measure_sees_a_smeared_past():
+    """The ghosting measure is near 0 for the per-frame output itself and large for an output that
+    kept the previous frame."""
+    orig = np.stack([(_square_at(4).permute(1, 2, 0).numpy() * 255).astype(np.uint8),
+                     (_square_at(16).permute(1, 2, 0).numpy() * 255).astype(np.uint8)])
+    assert ghosting(orig, orig, orig) == 0.0
+    assert ghosting(orig[[0, 0]], orig, orig) > 50
