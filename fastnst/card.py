@@ -55,7 +55,7 @@ Style Transfer and Super-Resolution*, ECCV 2016) that repaints any photo in the 
 single forward pass.
 
 Architecture: `TransformerNet` with {{ channels }} base channels and {{ num_residual }} residual blocks (reflection \
-padding, instance norm, nearest-neighbour upsampling){% if input_skip %}; the input photo is added to its output, so \
+padding, instance norm, {{ upsampling }} upsampling){% if input_skip %}; the input photo is added to its output, so \
 it learns only what the style changes{% endif %}; weights in `model.safetensors`, architecture and metadata in \
 `config.json`.
 
@@ -156,6 +156,7 @@ def card_variables(config: dict[str, Any], repo_id: str | None = None,
         "by": (f" by {artist}" if artist else "") + (f" ({year})" if year else ""),
         "channels": config.get("channels", "?"), "num_residual": config.get("num_residual", "?"),
         "input_skip": bool(config.get("input_skip")), "licence": licence,
+        "upsampling": "bilinear" if config.get("upsample") == "bilinear" else "nearest-neighbour",
         "style_table": "\n".join(_table(("field", "value"), [(k, _text(v)) for k, v in style_rows if _text(v)])),
         "command": _text(training.get("command")),
         "training_table": "\n".join(_table(("setting", "value"), training_rows)),

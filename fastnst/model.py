@@ -24,7 +24,8 @@ from torch import nn
 
 from .card import DEFAULT_LICENSE, MODEL_CARD_TEMPLATE, card_variables
 from .errors import InvalidStyleError, translate_hub_errors
-from .styles import CONFIG_NAME, TAGS, WEIGHTS_NAME, load_weights, read_config, refuse_missing_weights, validate_architecture
+from .styles import (CONFIG_NAME, TAGS, UPSAMPLE_MODES, WEIGHTS_NAME, load_weights, read_config, refuse_missing_weights,
+                     validate_architecture)
 
 
 def pad_input(x: torch.Tensor) -> torch.Tensor:
@@ -80,14 +81,17 @@ class ConvLayer(nn.Sequential):
 
 
 class UpsampleConv(nn.Module):
-    """Nearest-neighbour 2x upsampling then a convolution: no checkerboard artefacts."""
+    """2x upsampling (nearest-neighbour or bilinear) then a convolution: no transposed-convolution checkerboard."""
 
-    def __init__(self, cin: int, cout: int, kernel: int = 3) -> None:
+    def __init__(self, cin: int, cout: int, kernel: int = 3, mode: str = "nearest") -> None:
         super().__init__()
         self.conv = ConvLayer(cin, cout, kernel)
+        self.mode = mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+        if self.mode == "nearest":
+            return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+        return self.conv(F.interpolate(x, scale_factor=2, mode=self.mode, align_corners=False))
 
 
 class ResidualBlock(nn.Module):
@@ -119,6 +123,9 @@ class TransformerNet(
         input_skip: add the input to the output, so the network learns only the change a style
             makes. Off in the paper; on, a short CPU training keeps the photo recognisable from the
             first steps instead of spending thousands of steps learning to reproduce it.
+        upsample: the decoder's 2x upsampling, ``nearest`` (pytorch/examples) or ``bilinear``. Trained
+            on 256 px crops, the nearest-neighbour decoder learnt a 4-pixel grid in flat areas (its
+            lattice); bilinear upsampling has no lattice to lock texture to.
 
     Any H and W work: the input is reflection-padded to a multiple of 4 and the output cropped
     back, so the output always has the input's size. In training mode the output is not clamped
@@ -132,6 +139,7 @@ class TransformerNet(
         style: dict[str, Any] | None = None,
         training: dict[str, Any] | None = None,
         input_skip: bool = False,
+        upsample: str = "nearest",
     ) -> None:
         super().__init__()
         validate_architecture(channels, num_residual)
@@ -143,11 +151,15 @@ class TransformerNet(
         if not isinstance(input_skip, bool):
             raise InvalidStyleError(f"config.json: input_skip must be true or false, not {input_skip!r}.")
         self.input_skip = input_skip
+        if upsample not in UPSAMPLE_MODES:
+            raise InvalidStyleError(f"config.json: upsample must be one of {', '.join(UPSAMPLE_MODES)}, not {upsample!r}.")
+        self.upsample = upsample
         c = self.channels
         self.encoder = nn.Sequential(ConvLayer(3, c, 9), ConvLayer(c, 2 * c, 3, 2), ConvLayer(2 * c, 4 * c, 3, 2))
         self.residuals = nn.Sequential(*[ResidualBlock(4 * c) for _ in range(self.num_residual)])
         self.decoder = nn.Sequential(
-            UpsampleConv(4 * c, 2 * c), UpsampleConv(2 * c, c), ConvLayer(c, 3, 9, norm=False, relu=False)
+            UpsampleConv(4 * c, 2 * c, mode=upsample), UpsampleConv(2 * c, c, mode=upsample),
+            ConvLayer(c, 3, 9, norm=False, relu=False)
         )
         with torch.no_grad():
             if input_skip:  # start as the exact identity: training only has to learn what the style changes
@@ -159,7 +171,7 @@ class TransformerNet(
     @property
     def config(self) -> dict[str, Any]:
         return {"channels": self.channels, "num_residual": self.num_residual, "input_skip": self.input_skip,
-                "style": self.style, "training": self.training_info}
+                "upsample": self.upsample, "style": self.style, "training": self.training_info}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -276,7 +288,7 @@ class TransformerNet(
         strict: bool = True,
         **model_kwargs: Any,
     ) -> "TransformerNet":
-        model = cls(**{k: v for k, v in model_kwargs.items() if k in ("channels", "num_residual", "style", "training", "input_skip")})
+        model = cls(**{k: v for k, v in model_kwargs.items() if k in ("channels", "num_residual", "style", "training", "input_skip", "upsample")})
         path = Path(model_id)
         if path.is_dir():
             weights = path / WEIGHTS_NAME

@@ -82,7 +82,7 @@ class MultiStyleNet(nn.Module):
         """Style ``index`` as an ordinary TransformerNet (fp32, on the CPU); ``config`` as its ``style``/``training``."""
         net = self.net
         single = TransformerNet(channels=net.channels, num_residual=net.num_residual, input_skip=net.input_skip,
-                                **config)  # type: ignore[arg-type]
+                                upsample=net.upsample, **config)  # type: ignore[arg-type]
         norm_params = {f"{n}.{p}" for n in self.norm_names for p in ("weight", "bias")}
         state = {k: (v[index] if k in norm_params else v).detach().float().cpu() for k, v in net.state_dict().items()}
         single.load_state_dict(state)
@@ -93,7 +93,8 @@ class MultiStyleNet(nn.Module):
         """A joint network from exported styles (``None``: a new style, starting from the first given one's norms).
 
         The shared convolutions are taken from the first given style; styles exported from one
-        joint network share them exactly (up to their saved precision).
+        joint network share them exactly (up to their saved precision). The upsampling may differ
+        from ``like``'s (the weights fit either): a nearest-neighbour style can be continued as bilinear.
         """
         given = [s for s in styles if s is not None]
         if not given:

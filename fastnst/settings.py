@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import TrainingError
+from .styles import UPSAMPLE_MODES
 
 LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 LOSS_NETWORKS = ("vgg16", "vgg16-hed", "vgg16-random")
@@ -132,6 +133,9 @@ class TrainConfig(ObjectiveSettings, DataSettings):
     channels: int = setting(32, "width of the first layer (the network is 1x-2x-4x wide; 16 for CPUs)")
     num_residual: int = setting(5, "residual blocks")
     input_skip: bool = setting(False, "add the photo to the output: the network learns only what the style changes")
+    upsample: str = setting("nearest", "the decoder's 2x upsampling: nearest (pytorch/examples) or bilinear (trained "
+                            "on 256 px crops, nearest learnt a 4-pixel grid in flat areas)", "upsampling",
+                            UPSAMPLE_MODES)
     lr: float = setting(1e-3, "Adam learning rate", "learning rate")
     lr_schedule: str = setting("constant", "constant, or cosine (decays to --lr-final-ratio x lr at the last step)",
                                "learning-rate schedule", ("constant", "cosine"))

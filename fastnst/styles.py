@@ -129,6 +129,10 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     return cfg
 
 
+#: The decoder's 2x upsampling modes (config.json's ``upsample``; absent: nearest, as every earlier style).
+UPSAMPLE_MODES = ("nearest", "bilinear")
+
+
 def validate_architecture(channels: Any, num_residual: Any) -> None:
     """Refuse architecture values out of range before anything is allocated."""
     for name, value, hi in (("channels", channels, MAX_CHANNELS), ("num_residual", num_residual, MAX_RESIDUAL_BLOCKS)):

@@ -57,7 +57,8 @@ class Stylizer:
 
         ``decoder``: ``subpixel`` runs the network's sub-pixel form (:class:`~fastnst.subpixel.SubpixelNet`,
         the same function with a cheaper decoder, faster in ``benchmarks/bench_inference.py``);
-        ``upsample`` the network as trained. ``channels_last``: the memory format (faster on CPUs and GPUs)."""
+        ``upsample`` the network as trained (always, for a bilinear-upsampling network: the sub-pixel form
+        is the same function only for nearest-neighbour upsampling). ``channels_last``: the memory format (faster on CPUs and GPUs)."""
         if decoder not in ("subpixel", "upsample"):
             raise ValueError(f"decoder must be subpixel or upsample, not {decoder!r}.")
         self.device = pick_device(device)
@@ -67,7 +68,8 @@ class Stylizer:
         self._format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.eval().to(self.device, dtype=self.dtype, memory_format=self._format)
         self.tile_pixels, self.tile_overlap = int(tile_pixels), int(tile_overlap)
-        self._eager: torch.nn.Module = SubpixelNet(self.model) if decoder == "subpixel" else self.model
+        subpixel = decoder == "subpixel" and model.upsample == "nearest"
+        self._eager: torch.nn.Module = SubpixelNet(self.model) if subpixel else self.model
         self._net = compile_network(self._eager, self.device, compile) if compile else self._eager
         self._tiling = False  # tiles replay recorded statistics: always eager (a compiled graph would bake them in)
 

@@ -109,6 +109,8 @@ class SubpixelNet(nn.Module):
         up1, up2, out = model.decoder
         if not (isinstance(up1, UpsampleConv) and isinstance(up2, UpsampleConv)):
             raise TypeError("SubpixelNet needs a TransformerNet decoder (two UpsampleConv layers, a ConvLayer).")
+        if up1.mode != "nearest" or up2.mode != "nearest":
+            raise TypeError("SubpixelNet is the same function only for nearest-neighbour upsampling.")
         self.input_skip = model.input_skip
         self.encoder, self.residuals = model.encoder, model.residuals
         self.decoder = nn.Sequential(TransposedUpsampleConv(up1), TransposedUpsampleConv(up2), SubpixelOutputConv(out))

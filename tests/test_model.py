@@ -135,3 +135,36 @@ def test_saved_weights_are_readable_like_the_other_files(tmp_path):
         os.umask(old)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
     assert modes["model.safetensors"] == 0o644 and modes["config.json"] == 0o644, modes
+
+
+def test_bilinear_upsampling_round_trips_and_runs_as_trained(tmp_path):
+    """``upsample="bilinear"`` is saved in config.json, loaded back, and the Stylizer runs the network
+    as trained (the sub-pixel decoder is the same function only for nearest-neighbour upsampling)."""
+    torch.manual_seed(0)
+    net = TransformerNet(channels=4, num_residual=1, upsample="bilinear").eval()
+    nearest = TransformerNet(channels=4, num_residual=1).eval()
+    nearest.load_state_dict(net.state_dict())
+    x = torch.rand(1, 3, 20, 28)
+    with torch.no_grad():
+        assert not torch.allclose(net(x), nearest(x), atol=1e-3)  # the mode changes the function
+    net.save_pretrained(tmp_path / "s")
+    assert json.loads((tmp_path / "s" / "config.json").read_text())["upsample"] == "bilinear"
+    loaded = TransformerNet.from_pretrained(tmp_path / "s")
+    assert loaded.upsample == "bilinear"
+    with torch.no_grad():
+        expected = net(x)
+    got = Stylizer(loaded, device="cpu", precision="fp32").stylize_tensor(x)
+    assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_a_style_without_upsample_in_its_config_is_nearest_and_a_bad_mode_is_refused(tmp_path):
+    net = TransformerNet(channels=4, num_residual=1)
+    net.save_pretrained(tmp_path / "s")
+    cfg = json.loads((tmp_path / "s" / "config.json").read_text())
+    del cfg["upsample"]                                          # every style saved before the option
+    (tmp_path / "s" / "config.json").write_text(json.dumps(cfg))
+    assert TransformerNet.from_pretrained(tmp_path / "s").upsample == "nearest"
+    cfg["upsample"] = "bicubic"
+    (tmp_path / "s" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(InvalidStyleError, match="upsample must be one of nearest, bilinear"):
+        TransformerNet.from_pretrained(tmp_path / "s")
