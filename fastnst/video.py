@@ -114,19 +114,22 @@ class PixelBlender:
         self._flow = None  # created on first use: OpenCV is imported only for motion-compensated blending
         self._x: torch.Tensor | None = None
         self._y: torch.Tensor | None = None
+        self._grey: np.ndarray | None = None  # the previous input as the flow estimator takes it
+        self._pixels: torch.Tensor | None = None  # 1xHxWx2 pixel coordinates (x, y) of the frame size
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``y`` (3xHxW, the stylization of input frame ``x``) blended with the past."""
+        grey = _grey(x) if self.motion else None
         if self._x is not None and self._x.shape == x.shape:
             py, d = self._y, self._change(x, self._x)
             if self.motion:  # per pixel, the past that matches better: where it was, or moved along the flow
-                wx, wy, valid = self._previous_on(x)
+                wx, wy, valid = self._previous_on(x, grey)
                 dw = torch.where(valid > 0, self._change(x, wx), torch.full_like(d, float("inf")))
                 moved = dw < 0.7 * d  # a clear gain: on a still shot, noise alone makes some flows look better
                 py, d = torch.where(moved, wy, py), torch.where(moved, dw, d)
             w = self.strength * torch.exp(-(d / self.still) ** 2)
             y = y + w * (py - y)
-        self._x, self._y = x, y
+        self._x, self._y, self._grey = x, y, grey
         return y
 
     def _change(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
@@ -134,26 +137,29 @@ class PixelBlender:
         d = (x - past).abs().mean(0, keepdim=True)[None]
         return F.avg_pool2d(d, self.blur, 1, self.blur // 2, count_include_pad=False)[0]
 
-    def _previous_on(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The previous input and output warped onto frame ``x`` along the flow, and where they are valid."""
-        flow = torch.from_numpy(self.flow_to_previous(x, self._x))
+    def _previous_on(self, x: torch.Tensor, grey: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The previous input and output warped onto frame ``x`` (``grey``: its grey copy) along the flow,
+        and where they are valid."""
         h, w = x.shape[1:]
-        gy, gx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
-                                indexing="ij")
-        grid = torch.stack([(gx + flow[..., 0]) * (2 / max(w - 1, 1)) - 1,
-                            (gy + flow[..., 1]) * (2 / max(h - 1, 1)) - 1], -1)[None]
+        if self._pixels is None or self._pixels.shape[1:3] != (h, w):
+            gy, gx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
+                                    indexing="ij")
+            self._pixels = torch.stack([gx, gy], -1)[None]
+        flow = torch.from_numpy(self.flow_to_previous(grey, self._grey))[None]
+        scale = torch.tensor([2 / max(w - 1, 1), 2 / max(h - 1, 1)])
+        grid = (self._pixels + flow) * scale - 1  # grid_sample's coordinates, -1..1
         stack = torch.cat([self._x.float(), self._y.float(), torch.ones_like(x[:1], dtype=torch.float32)])[None]
         warped = F.grid_sample(stack, grid, mode="bilinear", padding_mode="zeros", align_corners=True)[0]
         return warped[:3].to(x.dtype), warped[3:6].to(self._y.dtype), (warped[6:] > 0.999).to(x.dtype)
 
-    def flow_to_previous(self, x: torch.Tensor, previous: torch.Tensor) -> np.ndarray:
-        """HxWx2 displacement (dx, dy): pixel (i, j) of frame ``x`` shows what ``previous`` showed at
-        (i + dy, j + dx)."""
+    def flow_to_previous(self, grey: np.ndarray, previous: np.ndarray) -> np.ndarray:
+        """HxWx2 displacement (dx, dy) between two grey frames (:func:`_grey`): pixel (i, j) of ``grey``
+        shows what ``previous`` showed at (i + dy, j + dx)."""
         import cv2
 
         if self._flow is None:
             self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-        return self._flow.calc(_grey(x), _grey(previous), None)
+        return self._flow.calc(grey, previous, None)
 
 
 def _grey(x: torch.Tensor) -> np.ndarray:
