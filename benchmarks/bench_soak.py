@@ -31,6 +31,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from app_process import running_app  # noqa: E402
 from hub_server import FakeHub  # noqa: E402
 
+from fastnst.files import folder_bytes  # noqa: E402
+
 UPLOAD_LIMIT = 8 * 2**20
 #: What each kind of request may answer besides a result: the clear errors it is expected to get.
 EXPECTED = {
@@ -40,10 +42,6 @@ EXPECTED = {
     "pull-slow": ("did not finish within",),
 }
 LIMITS = ("too many Hub pulls", "pulled", "its limit", "queue is full", "Queue is full")
-
-
-def folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink()) if folder.is_dir() else 0
 
 
 def make_inputs(tmp: Path) -> dict[str, Path]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import settings
 from .errors import FastNSTError
+from .files import human_size
 
 EPILOG = """examples:
   fastnst stylize photo.jpg --style starry_night -o out.png
@@ -258,7 +259,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         if args.search and args.search.lower() not in f"{s.name} {s.ref} {s.title}".lower():
             continue
-        rows.append((s.name, s.ref, s.source, _human_size(s.size_bytes)))
+        rows.append((s.name, s.ref, s.source, human_size(s.size_bytes)))
     for w in warnings:
         print(f"fastnst: warning: {w}", file=sys.stderr)
     if not rows:
@@ -268,16 +269,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     for row in [("NAME", "REPO ID / PATH", "SOURCE", "SIZE")] + rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
     return 0
-
-
-def _human_size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return "?"
 
 
 # --- export --------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Writing files so that a crash or a full disk never leaves a half-written one in place."""
+"""Files on disk: writing them so that a crash or a full disk never leaves a half-written one in place,
+and their sizes, measured and written for people."""
 
 from __future__ import annotations
 
@@ -28,3 +29,22 @@ def atomic_path(path: str | os.PathLike, *, fsync: bool = False, keep_suffix: bo
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)  # only left when writing failed
+
+
+def folder_bytes(folder: str | os.PathLike) -> int:
+    """Total size of the files under ``folder`` (0 if there is none), links not followed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def human_size(n: int | None) -> str:
+    """``n`` bytes as people read it (binary units: 1 MB = 2**20 bytes); ``?`` when unknown."""
+    if n is None:
+        return "?"
+    if n < 2**10:
+        return f"{n} B"
+    if n < 2**20:
+        return f"{n / 2**10:,.0f} kB"
+    return f"{n / 2**20:,.1f} MB" if n < 2**30 else f"{n / 2**30:,.1f} GB"

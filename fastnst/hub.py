@@ -29,6 +29,7 @@ from . import __version__, errors
 from .card import CARD_NAME, card_needs_regeneration, render_model_card
 from .errors import FastNSTError, HubError, ImageError, InvalidStyleError, StyleNotFoundError, UnsafeWeightsError, \
     translate_hub_errors
+from .files import folder_bytes, human_size
 from .styles import (CONFIG_NAME, WEIGHTS_NAME, StyleInfo, is_repo_id, load_weights, read_config, refuse_missing_weights,
                      style_from_folder, validate_architecture, verify_safetensors)
 
@@ -217,20 +218,14 @@ def check_sizes(repo_id: str, sizes: dict[str, int | None], limits: PullLimits) 
     for name, size in sorted(selected.items()):
         cap, kind = limits.cap(name)
         if size is not None and size > cap:
-            raise HubError(f"{repo_id}: refused before downloading: {name} is {_mb(size)}, over the {_mb(cap)} "
+            raise HubError(f"{repo_id}: refused before downloading: {name} is {human_size(size)}, over the {human_size(cap)} "
                            f"allowed for a style's {kind} (`fastnst pull --max-mb N` raises the limits).")
     total = sum(size or 0 for size in selected.values())
     if total > limits.max_total_bytes:
-        raise HubError(f"{repo_id}: refused before downloading: its style files total {_mb(total)}, over the "
-                       f"{_mb(limits.max_total_bytes)} allowed (`fastnst pull --max-mb N` raises the limits).")
+        raise HubError(f"{repo_id}: refused before downloading: its style files total {human_size(total)}, over the "
+                       f"{human_size(limits.max_total_bytes)} allowed (`fastnst pull --max-mb N` raises the limits).")
     listed = [size for size in selected.values() if size is not None]
     return max(listed) if listed and len(listed) == len(selected) else None
-
-
-def _mb(n: int) -> str:
-    if n < 2**20:
-        return f"{n / 1024:,.0f} kB"
-    return f"{n / 2**20:,.1f} MB" if n < 2**30 else f"{n / 2**30:,.1f} GB"
 
 
 def _bounded_download(repo_id: str, revision: str | None, token: str | None, endpoint: str | None,
@@ -249,7 +244,7 @@ def _bounded_download(repo_id: str, revision: str | None, token: str | None, end
     file_cap = max(limits.max_weights_bytes, limits.max_image_bytes, limits.max_text_bytes)
     if largest is not None:  # a file larger than any the Hub listed means the server lies about sizes
         file_cap = min(file_cap, largest + 64 * 1024)
-    before = _folder_bytes(storage)
+    before = folder_bytes(storage)
     ctx = multiprocessing.get_context("spawn")  # no fork of a threaded server
     receive, send = ctx.Pipe(duplex=False)
     settings = {k: getattr(constants, k) for k in _CHILD_CONSTANTS if hasattr(constants, k)}
@@ -264,8 +259,8 @@ def _bounded_download(repo_id: str, revision: str | None, token: str | None, end
         elif time.monotonic() > deadline:
             problem = (f"the download did not finish within {limits.timeout_s:.0f} s (a slow or stalled Hub); "
                        "try again later")
-        elif _folder_bytes(storage) - before > limits.max_total_bytes:
-            problem = f"the Hub sent more than the {_mb(limits.max_total_bytes)} allowed for a whole style"
+        elif folder_bytes(storage) - before > limits.max_total_bytes:
+            problem = f"the Hub sent more than the {human_size(limits.max_total_bytes)} allowed for a whole style"
         if problem:
             child.kill()
             child.join()
@@ -277,7 +272,7 @@ def _bounded_download(repo_id: str, revision: str | None, token: str | None, end
         return Path(value)
     _remove_partial(storage)
     if kind == "too-big":
-        raise HubError(f"{repo_id}: a file grew past {_mb(file_cap)} while downloading: the Hub sent more than "
+        raise HubError(f"{repo_id}: a file grew past {human_size(file_cap)} while downloading: the Hub sent more than "
                        "it advertised. The download was stopped.")
     if kind == "OSError":
         raise OSError(value)
@@ -324,12 +319,6 @@ def _download_child(send: Any, repo_id: str, revision: str | None, token: str | 
 #: huggingface_hub settings a pull's child process takes from its parent.
 _CHILD_CONSTANTS = ("ENDPOINT", "HUGGINGFACE_CO_URL_TEMPLATE", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "DOWNLOAD_CHUNK_SIZE",
                     "HF_HUB_DOWNLOAD_TIMEOUT", "HF_HUB_ETAG_TIMEOUT")
-
-
-def _folder_bytes(folder: Path) -> int:
-    if not folder.is_dir():
-        return 0
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def _remove_partial(storage: Path) -> None:

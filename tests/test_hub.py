@@ -22,6 +22,7 @@ from fastnst import HubError, StyleNotFoundError, Stylizer, UnsafeWeightsError
 from fastnst.card import save_model_card
 from fastnst.cli import main
 from fastnst.errors import InvalidStyleError
+from fastnst.files import folder_bytes, human_size
 from fastnst.hub import PullLimits, cached_styles, list_hub_styles, pull_style, push_style
 from fastnst.registry import available_styles
 from hub_server import FakeHub, front_matter
@@ -335,6 +336,17 @@ def test_a_huge_advertised_file_is_refused_before_any_download(hub, alice, style
     hub.faults["advertise"] = {"model.safetensors": 300 * 2**20}
     assert main(["pull", "alice/huge", "--max-mb", "200"]) == 1
     assert "model.safetensors is 300.0 MB, over the 200.0 MB" in capsys.readouterr().err
+
+
+def test_sizes_are_measured_without_links_and_written_in_binary_units(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.bin").write_bytes(b"x" * 1000)
+    (tmp_path / "sub" / "b.bin").write_bytes(b"y" * 24)
+    (tmp_path / "link.bin").symlink_to(tmp_path / "a.bin")   # a Hub cache's snapshot links: counted once, as blobs
+    assert folder_bytes(tmp_path) == 1024
+    assert folder_bytes(tmp_path / "missing") == 0
+    assert [human_size(n) for n in (None, 1000, 1024, 49_000 * 2**10 // 1000, 300 * 2**20, 20 * 2**30)] == \
+        ["?", "1000 B", "1 kB", "49 kB", "300.0 MB", "20.0 GB"]
 
 
 def test_a_server_sending_more_than_it_advertised_is_cut_off(hub, alice, style_dir):
