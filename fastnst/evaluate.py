@@ -349,7 +349,7 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
     }
     # Iterations are not part of it: a size may be run to fewer iterations (512 px costs 4x) and kept.
     # Nor are the weights: the Gatys runs do not depend on them (the network is always measured anew).
-    fingerprint = {k: result[k] for k in ("settings", "line_search", "init")}
+    fingerprint = _objective_only({k: result[k] for k in ("settings", "line_search", "init")})
     fingerprint["style_image"] = _file_id(style_path)
     result["fingerprint"] = fingerprint
     out_dir = Path(out) if out else None
@@ -440,13 +440,20 @@ def _save_images(out_dir: Path, key: str, images: Mapping[str, torch.Tensor]) ->
         tensor_to_pil(t).save(folder / f"{key}-{label}.png")
 
 
+def _objective_only(fingerprint: Mapping[str, Any]) -> dict[str, Any]:
+    """``fingerprint`` without the training crop size, which is recorded beside the loss settings but does
+    not change the objective (a style continued at another size reuses its Gatys runs)."""
+    settings = {k: v for k, v in (fingerprint.get("settings") or {}).items() if k != "image_size"}
+    return {**fingerprint, "settings": settings}
+
+
 def _previous_runs(out_dir: Path, fingerprint: Mapping[str, Any]) -> dict[str, tuple[dict, dict]]:
     """Entries of an earlier out/eval.json with the same fingerprint whose photo is unchanged, with their images."""
     try:
         old = json.loads((out_dir / "eval.json").read_text())
     except (OSError, json.JSONDecodeError):
         return {}
-    if old.get("fingerprint") != json.loads(json.dumps(fingerprint)):
+    if _objective_only(old.get("fingerprint") or {}) != json.loads(json.dumps(fingerprint)):
         return {}
     found = {}
     for entry in old.get("runs", []):

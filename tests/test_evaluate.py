@@ -250,6 +250,9 @@ def test_resume_after_retraining_measures_only_the_network(eval_style, photos, t
     with torch.no_grad():
         model.decoder[-1][1].bias.add_(0.3)  # "more training": other weights, another output
     model.save_pretrained(style)
+    config = json.loads((style / "config.json").read_text())
+    config.setdefault("training", {})["image_size"] = 2 * int(config["training"].get("image_size", 256))
+    (style / "config.json").write_text(json.dumps(config))  # continued at another crop size: same objective
     capsys.readouterr()
     assert cli_main(argv + ["--resume"]) == 0
     assert "reusing the Gatys runs" in capsys.readouterr().err

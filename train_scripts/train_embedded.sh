@@ -11,6 +11,10 @@
 #     bash train_scripts/train_embedded.sh 3500 sn starry_night
 #   To continue in a later sitting from the committed weights (no checkpoint needed):
 #     EXTRA_FLAGS="--init-from fastnst/embedded" bash train_scripts/train_embedded.sh 2000 sn2 starry_night
+#   The shipped styles end with a leg at 256 px (the size they are evaluated at) with bilinear
+#   upsampling (no 4 px grid in flat areas, see docs/quality/README.md section 6), e.g.
+#     EXTRA_FLAGS="--init-from fastnst/embedded --image-size 256 --lr 5e-4 --upsample bilinear" \
+#       bash train_scripts/train_embedded.sh 600 gw256 great_wave
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=$1 GROUP=$2
