@@ -18,7 +18,8 @@ For the full (32) and small (16) network widths at 256², 512², 1024² and a 19
 Variants on a CPU: the plain network in torch fp32 eager NCHW (the baseline), fp32 and bf16 eager
 channels_last in sub-pixel form (the ``Stylizer``: :mod:`fastnst.subpixel`), the same
 ``torch.compile``d, the plain network bf16 compiled (side by side with the sub-pixel form), and
-onnxruntime fp32 (the exported sub-pixel graph). On a GPU: fp32, fp16, bf16, fp16 compiled with
+onnxruntime fp32 (the exported sub-pixel graph), and the network with bilinear upsampling (some shipped
+styles; no sub-pixel form, so plain, fp32 and bf16). On a GPU: fp32, fp16, bf16, fp16 compiled with
 CUDA graphs, batches. No GPU: its rows say "not measured".
 
     .venv/bin/python benchmarks/bench_inference.py                         # everything (~30-40 min on 2 cores)
@@ -59,23 +60,27 @@ class Variant:
     compile: bool = False
     layout: str = "nhwc"  # nhwc (channels_last, the Stylizer) | nchw
     decoder: str = "subpixel"  # subpixel (the Stylizer) | plain (TransformerNet as trained)
+    upsample: str = "nearest"  # the decoder's upsampling; bilinear networks always run plain
 
     @property
     def label(self) -> str:
         extra = (" compiled" if self.compile else "") + (" plain" if self.decoder == "plain" else "")
+        extra += " bilinear" if self.upsample == "bilinear" else ""
         return f"{self.backend} {self.precision} {self.layout}{extra}" if self.backend == "torch" else f"onnx {self.precision}"
 
 
 def variants(device: torch.device, args: argparse.Namespace) -> list[Variant]:
     if device.type == "cuda":
         out = [Variant("torch", "fp32"), Variant("torch", "fp16"), Variant("torch", "bf16"),
-               Variant("torch", "fp16", decoder="plain")]
+               Variant("torch", "fp16", decoder="plain"), Variant("torch", "fp16", decoder="plain", upsample="bilinear")]
         if args.compile:
             out += [Variant("torch", "fp16", compile=True)]
     else:
         low = ["bf16"] if (args.bf16 or cpu_supports_bf16()) else []
         out = [Variant("torch", "fp32", layout="nchw", decoder="plain"), Variant("torch", "fp32")]
         out += [Variant("torch", p) for p in low]
+        # bilinear-upsampling networks (some shipped styles): no sub-pixel form, the Stylizer runs them plain
+        out += [Variant("torch", p, decoder="plain", upsample="bilinear") for p in ["fp32"] + low]
         if args.compile:
             out += [Variant("torch", p, compile=True) for p in ["fp32"] + low]
             out += [Variant("torch", p, compile=True, decoder="plain") for p in low[:1] or ["fp32"]]
@@ -91,6 +96,10 @@ def variants(device: torch.device, args: argparse.Namespace) -> list[Variant]:
 
 
 def make_stylizer(model: TransformerNet, v: Variant, device: torch.device) -> Stylizer:
+    if v.upsample != model.upsample:  # the same weights, the other decoder upsampling
+        other = TransformerNet(channels=model.channels, num_residual=model.num_residual, upsample=v.upsample)
+        other.load_state_dict(model.state_dict())
+        model = other.eval()
     if v.backend == "onnx":
         from fastnst.onnx_backend import OnnxStylizer
 
