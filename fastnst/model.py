@@ -89,9 +89,8 @@ class UpsampleConv(nn.Module):
         self.mode = mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mode == "nearest":
-            return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
-        return self.conv(F.interpolate(x, scale_factor=2, mode=self.mode, align_corners=False))
+        align = None if self.mode == "nearest" else False  # nearest takes no align_corners
+        return self.conv(F.interpolate(x, scale_factor=2, mode=self.mode, align_corners=align))
 
 
 class ResidualBlock(nn.Module):
