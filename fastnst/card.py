@@ -55,8 +55,8 @@ Style Transfer and Super-Resolution*, ECCV 2016) that repaints any photo in the 
 single forward pass.
 
 Architecture: `TransformerNet` with {{ channels }} base channels and {{ num_residual }} residual blocks (reflection \
-padding, instance norm, {{ upsampling }} upsampling){% if input_skip %}; the input photo is added to its output, so \
-it learns only what the style changes{% endif %}; weights in `model.safetensors`, architecture and metadata in \
+padding, instance norm, {{ upsampling }} upsampling){% if input_skip %}; the input photo{% if centred_skip %}, less \
+its mean colour,{% endif %} is added to its output, so it learns only what the style changes{% endif %}; weights in `model.safetensors`, architecture and metadata in \
 `config.json`.
 
 ## Style image
@@ -155,7 +155,8 @@ def card_variables(config: dict[str, Any], repo_id: str | None = None,
         "marker": GENERATED_MARKER, "name": name, "ref": repo_id or name, "title": title, "images": images,
         "by": (f" by {artist}" if artist else "") + (f" ({year})" if year else ""),
         "channels": config.get("channels", "?"), "num_residual": config.get("num_residual", "?"),
-        "input_skip": bool(config.get("input_skip")), "licence": licence,
+        "input_skip": bool(config.get("input_skip")), "centred_skip": config.get("centred_skip") is True,
+        "licence": licence,
         "upsampling": "bilinear" if config.get("upsample") == "bilinear" else "nearest-neighbour",
         "style_table": "\n".join(_table(("field", "value"), [(k, _text(v)) for k, v in style_rows if _text(v)])),
         "command": _text(training.get("command")),

@@ -28,6 +28,9 @@ from .styles import (CONFIG_NAME, TAGS, UPSAMPLE_MODES, WEIGHTS_NAME, load_weigh
                      validate_architecture)
 
 
+AVERAGE_PHOTO_RGB = (0.485, 0.456, 0.406)  # ImageNet's mean colour, in [0, 1]
+
+
 def pad_input(x: torch.Tensor) -> torch.Tensor:
     """Pad Bx3xHxW on the bottom/right to a multiple of 4 (two stride-2 stages) and at least 16 px
     (the 9x9 reflection pads); :class:`TransformerNet` crops its output back to HxW."""
@@ -38,6 +41,16 @@ def pad_input(x: torch.Tensor) -> torch.Tensor:
     # Reflection needs the pad to be smaller than the side; replicate covers tiny inputs.
     mode = "reflect" if h > ph and w > pw else "replicate"
     return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def recorded_stats(layer: "InstanceNorm | MeanCentre", x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x``'s per-image, per-channel (mean, variance) in ``record`` mode (kept on ``layer``), the kept ones in ``replay``."""
+    if layer.mode == "record":
+        var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, correction=0)
+        layer.stats = (mean, var)
+    assert layer.stats is not None, "replay needs recorded statistics"
+    mean, var = layer.stats
+    return mean.to(x.dtype), var.to(x.dtype)
 
 
 class InstanceNorm(nn.InstanceNorm2d):
@@ -59,13 +72,29 @@ class InstanceNorm(nn.InstanceNorm2d):
                 # runs on channels_last directly, where instance_norm reshapes through two copies.
                 return F.batch_norm(x, None, None, self.weight.to(x.dtype), self.bias.to(x.dtype), True, 0.0, self.eps)
             return super().forward(x)
-        if self.mode == "record":
-            var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, correction=0)
-            self.stats = (mean, var)
-        assert self.stats is not None, "replay needs recorded statistics"
-        mean, var = (s.to(x.dtype) for s in self.stats)
+        mean, var = recorded_stats(self, x)
         y = (x - mean) * torch.rsqrt(var + self.eps)
         return y * self.weight.view(1, -1, 1, 1).to(x.dtype) + self.bias.view(1, -1, 1, 1).to(x.dtype)
+
+
+class MeanCentre(nn.Module):
+    """The photo minus its per-channel mean colour: the centred input skip.
+
+    The network's residual cannot see the photo's mean colour (its first instance norm removes
+    any per-channel offset of the input), so a plain skip passes that colour to the output
+    untouched and a bright photo stays bright whatever the painting. With the mean taken out of
+    the skip, the network alone sets the output's mean colour, as in the paper's network. Like
+    :class:`InstanceNorm`, the mean can be recorded on a whole image and replayed on its tiles.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mode: str = "normal"  # "normal" | "record" | "replay"
+        self.stats: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=(2, 3), keepdim=True) if self.mode == "normal" else recorded_stats(self, x)[0]
+        return x - mean
 
 
 class ConvLayer(nn.Sequential):
@@ -125,6 +154,8 @@ class TransformerNet(
         upsample: the decoder's 2x upsampling, ``nearest`` (pytorch/examples) or ``bilinear``. Trained
             on 256 px crops, the nearest-neighbour decoder learnt a 4-pixel grid in flat areas (its
             lattice); bilinear upsampling has no lattice to lock texture to.
+        centred_skip: with ``input_skip``, add the photo minus its mean colour (:class:`MeanCentre`),
+            so the network rather than the photo sets the output's mean colour.
 
     Any H and W work: the input is reflection-padded to a multiple of 4 and the output cropped
     back, so the output always has the input's size. In training mode the output is not clamped
@@ -139,6 +170,7 @@ class TransformerNet(
         training: dict[str, Any] | None = None,
         input_skip: bool = False,
         upsample: str = "nearest",
+        centred_skip: bool = False,
     ) -> None:
         super().__init__()
         validate_architecture(channels, num_residual)
@@ -149,7 +181,11 @@ class TransformerNet(
         self.style, self.training_info = dict(style or {}), dict(training or {})
         if not isinstance(input_skip, bool):
             raise InvalidStyleError(f"config.json: input_skip must be true or false, not {input_skip!r}.")
-        self.input_skip = input_skip
+        if not isinstance(centred_skip, bool) or (centred_skip and not input_skip):
+            raise InvalidStyleError(f"config.json: centred_skip must be true or false, and true only with input_skip "
+                                    f"(input_skip={input_skip!r}, centred_skip={centred_skip!r}).")
+        self.input_skip, self.centred_skip = input_skip, centred_skip
+        self.skip = MeanCentre() if centred_skip else nn.Identity()
         if upsample not in UPSAMPLE_MODES:
             raise InvalidStyleError(f"config.json: upsample must be one of {', '.join(UPSAMPLE_MODES)}, not {upsample!r}.")
         self.upsample = upsample
@@ -170,7 +206,7 @@ class TransformerNet(
     @property
     def config(self) -> dict[str, Any]:
         return {"channels": self.channels, "num_residual": self.num_residual, "input_skip": self.input_skip,
-                "upsample": self.upsample, "style": self.style, "training": self.training_info}
+                "centred_skip": self.centred_skip, "upsample": self.upsample, "style": self.style, "training": self.training_info}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -183,7 +219,7 @@ class TransformerNet(
         Free of Python-level shape logic, so it exports to ONNX with dynamic height and width.
         """
         y = self.decoder(self.residuals(self.encoder(x)))
-        return y + x if self.input_skip else y
+        return y + self.skip(x) if self.input_skip else y
 
     def flops(self, height: int, width: int) -> int:
         """Multiply-adds x2 of one forward pass at HxW (convolutions only)."""
@@ -204,6 +240,18 @@ class TransformerNet(
         yield dec[1], 1
         yield dec[2], 1
 
+    @torch.no_grad()
+    def switch_skip_centring(self, was_centred: bool) -> None:
+        """Adapt weights trained with the other kind of input skip (``was_centred``) to this network's:
+        the output layer's bias takes over (or gives back) an average photo's mean colour, so a warm
+        start begins close to the function it was trained to be."""
+        shift = torch.tensor(AVERAGE_PHOTO_RGB, device=self.decoder[-1][1].bias.device)
+        self.decoder[-1][1].bias.add_(shift if not was_centred else -shift)
+
+    def recorded_layers(self) -> list[InstanceNorm | MeanCentre]:
+        """The layers whose per-image statistics :meth:`norm_stats` records, in order."""
+        return [m for m in self.modules() if isinstance(m, (InstanceNorm, MeanCentre))]
+
     @contextmanager
     def shared_norm_stats(self, reference: torch.Tensor, net: nn.Module | None = None) -> Iterator[None]:
         """Within the block, every instance norm uses the statistics of ``reference``'s forward pass
@@ -212,9 +260,9 @@ class TransformerNet(
             yield
 
     def norm_stats(self, x: torch.Tensor, net: nn.Module | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Each instance norm's per-image (mean, variance) on ``x`` (Bx3xHxW), in layer order, from one
-        forward pass through ``net`` (default: this network): for tiles or video frames to share them."""
-        norms = [m for m in self.modules() if isinstance(m, InstanceNorm)]
+        """Each instance norm's (and a centred skip's) per-image (mean, variance) on ``x`` (Bx3xHxW), in
+        layer order, from one forward pass through ``net`` (default: this network): for tiles or video frames to share them."""
+        norms = self.recorded_layers()
         try:
             for m in norms:
                 m.mode = "record"
@@ -229,9 +277,9 @@ class TransformerNet(
     def replaying_norm_stats(self, stats: list[tuple[torch.Tensor, torch.Tensor]]) -> Iterator[None]:
         """Within the block, the instance norms use ``stats`` (from :meth:`norm_stats`; a batch of 1
         applies to every image, a batch of B to the B images of each call) instead of their own."""
-        norms = [m for m in self.modules() if isinstance(m, InstanceNorm)]
+        norms = self.recorded_layers()
         if len(stats) != len(norms):
-            raise ValueError(f"{len(stats)} recorded statistics for {len(norms)} instance norms.")
+            raise ValueError(f"{len(stats)} recorded statistics for {len(norms)} recorded layers.")
         try:
             for m, st in zip(norms, stats):
                 m.mode, m.stats = "replay", st
@@ -287,7 +335,8 @@ class TransformerNet(
         strict: bool = True,
         **model_kwargs: Any,
     ) -> "TransformerNet":
-        model = cls(**{k: v for k, v in model_kwargs.items() if k in ("channels", "num_residual", "style", "training", "input_skip", "upsample")})
+        model = cls(**{k: v for k, v in model_kwargs.items() if k in ("channels", "num_residual", "style", "training", "input_skip", "upsample",
+                                                                       "centred_skip")})
         path = Path(model_id)
         if path.is_dir():
             weights = path / WEIGHTS_NAME

@@ -82,7 +82,7 @@ class MultiStyleNet(nn.Module):
         """Style ``index`` as an ordinary TransformerNet (fp32, on the CPU); ``config`` as its ``style``/``training``."""
         net = self.net
         single = TransformerNet(channels=net.channels, num_residual=net.num_residual, input_skip=net.input_skip,
-                                upsample=net.upsample, **config)  # type: ignore[arg-type]
+                                centred_skip=net.centred_skip, upsample=net.upsample, **config)  # type: ignore[arg-type]
         norm_params = {f"{n}.{p}" for n in self.norm_names for p in ("weight", "bias")}
         state = {k: (v[index] if k in norm_params else v).detach().float().cpu() for k, v in net.state_dict().items()}
         single.load_state_dict(state)
@@ -95,6 +95,8 @@ class MultiStyleNet(nn.Module):
         The shared convolutions are taken from the first given style; styles exported from one
         joint network share them exactly (up to their saved precision). The upsampling may differ
         from ``like``'s (the weights fit either): a nearest-neighbour style can be continued as bilinear.
+        So may the skip's centring: a plain-skip style continued with a centred skip starts from nearly
+        the same function (:meth:`~fastnst.model.TransformerNet.switch_skip_centring`).
         """
         given = [s for s in styles if s is not None]
         if not given:
@@ -107,6 +109,8 @@ class MultiStyleNet(nn.Module):
                     f"num_residual={like.num_residual}, input_skip={like.input_skip}.")
         base = copy.deepcopy(like)
         base.load_state_dict({k: v.float() for k, v in given[0].state_dict().items()})
+        if given[0].centred_skip != like.centred_skip:
+            base.switch_skip_centring(given[0].centred_skip)
         joint = cls(base, len(styles))
         with torch.no_grad():
             for i, s in enumerate(styles):

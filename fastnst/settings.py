@@ -133,6 +133,9 @@ class TrainConfig(ObjectiveSettings, DataSettings):
     channels: int = setting(32, "width of the first layer (the network is 1x-2x-4x wide; 16 for CPUs)")
     num_residual: int = setting(5, "residual blocks")
     input_skip: bool = setting(False, "add the photo to the output: the network learns only what the style changes")
+    centred_skip: bool = setting(False, "with --input-skip, add the photo minus its mean colour, so the network sets "
+                                 "the output's mean colour (a plain skip keeps a bright photo bright whatever the "
+                                 "painting)")
     upsample: str = setting("nearest", "the decoder's 2x upsampling: nearest (pytorch/examples) or bilinear (trained "
                             "on 256 px crops, nearest learnt a 4-pixel grid in flat areas)", "upsampling",
                             UPSAMPLE_MODES)
@@ -169,7 +172,14 @@ class TrainConfig(ObjectiveSettings, DataSettings):
             found.append("--lr-final-ratio must be in (0, 1]")
         if self.style_warmup < 0:
             found.append("--style-warmup must be >= 0")
+        if self.centred_skip and not self.input_skip:
+            found.append("--centred-skip needs --input-skip")
         return found + _choice_problems(self, TrainConfig, skip=ObjectiveSettings)
+
+    def architecture(self) -> dict[str, Any]:
+        """The network's shape, as ``TransformerNet``'s keyword arguments."""
+        return dict(channels=self.channels, num_residual=self.num_residual, input_skip=self.input_skip,
+                    centred_skip=self.centred_skip, upsample=self.upsample)
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ class SubpixelNet(nn.Module):
             raise TypeError("SubpixelNet needs a TransformerNet decoder (two UpsampleConv layers, a ConvLayer).")
         if up1.mode != "nearest" or up2.mode != "nearest":
             raise TypeError("SubpixelNet is the same function only for nearest-neighbour upsampling.")
-        self.input_skip = model.input_skip
+        self.input_skip, self.skip = model.input_skip, model.skip
         self.encoder, self.residuals = model.encoder, model.residuals
         self.decoder = nn.Sequential(TransposedUpsampleConv(up1), TransposedUpsampleConv(up2), SubpixelOutputConv(out))
 
@@ -131,4 +131,4 @@ class SubpixelNet(nn.Module):
     def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
         """On an input padded by :func:`~fastnst.model.pad_input` (no crop, no clamp)."""
         y = self.decoder(self.residuals(self.encoder(x)))
-        return y + x if self.input_skip else y
+        return y + self.skip(x) if self.input_skip else y

@@ -85,8 +85,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def build_model(cfg: TrainConfig, entries: list[StyleEntry]) -> TransformerNet | MultiStyleNet:
     """The network to train: one style, or several sharing their convolutions; warm-started by ``--init-from``."""
-    base = TransformerNet(channels=cfg.channels, num_residual=cfg.num_residual, input_skip=cfg.input_skip,
-                          upsample=cfg.upsample)
+    base = TransformerNet(**cfg.architecture())
     if not cfg.init_from:
         return base if len(entries) == 1 else MultiStyleNet(base, len(entries))
     init = Path(cfg.init_from)
@@ -357,8 +356,7 @@ def finish_style(cfg: TrainConfig, model: TransformerNet, history: list, wall: f
                               torch_version=torch.__version__, **(extra or {}))
     style = {k: v for k, v in dict(name=name, title=cfg.title, artist=cfg.artist, year=cfg.year,
                                    licence=cfg.licence).items() if v}
-    final_model = TransformerNet(channels=cfg.channels, num_residual=cfg.num_residual, input_skip=cfg.input_skip,
-                                 upsample=cfg.upsample, style=style, training=training)
+    final_model = TransformerNet(**cfg.architecture(), style=style, training=training)
     final_model.load_state_dict(model.state_dict())
     if cfg.save_dtype == "fp16":
         final_model = final_model.half()

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from fastnst import InvalidStyleError, StyleNotFoundError, Stylizer, TransformerNet, UnsafeWeightsError
-from fastnst.model import InstanceNorm
+from fastnst.model import AVERAGE_PHOTO_RGB, InstanceNorm, MeanCentre
+from fastnst.multistyle import MultiStyleNet
 
 
 @pytest.mark.parametrize("h,w", [(333, 517), (1, 1), (5, 3), (64, 64), (17, 250)])
@@ -168,3 +169,54 @@ def test_a_style_without_upsample_in_its_config_is_nearest_and_a_bad_mode_is_ref
     (tmp_path / "s" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(InvalidStyleError, match="upsample must be one of nearest, bilinear"):
         TransformerNet.from_pretrained(tmp_path / "s")
+
+
+def test_a_plain_skip_passes_the_photos_mean_colour_and_a_centred_one_does_not(tmp_path):
+    """The residual is blind to a colour offset of the photo (its first instance norm removes it), so
+    with a plain skip the offset reaches the output unchanged; with the centred skip the output's mean
+    colour is the network's alone. Saved and loaded as ``centred_skip`` in config.json."""
+    torch.manual_seed(0)
+    plain = TransformerNet(channels=4, num_residual=1, input_skip=True)
+    centred = TransformerNet(channels=4, num_residual=1, input_skip=True, centred_skip=True)
+    for net in (plain, centred):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(0.1 * torch.randn_like(p))
+    x = 0.3 + 0.4 * torch.rand(1, 3, 24, 20)
+    offset = torch.tensor([0.1, -0.05, 0.08]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        change = {name: (net.train()(x + offset) - net(x)).mean(dim=(2, 3)) for name, net in
+                  (("plain", plain), ("centred", centred))}
+    torch.testing.assert_close(change["plain"], offset.view(1, 3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(change["centred"], torch.zeros(1, 3), atol=1e-4, rtol=0)
+    centred.eval().save_pretrained(tmp_path / "s")
+    assert json.loads((tmp_path / "s" / "config.json").read_text())["centred_skip"] is True
+    loaded = TransformerNet.from_pretrained(tmp_path / "s").eval()
+    assert loaded.centred_skip and len(loaded.recorded_layers()) == len(plain.recorded_layers()) + 1
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), centred(x))
+        with loaded.shared_norm_stats(x):  # recorded and replayed with the norms, for tiles
+            torch.testing.assert_close(loaded(x), centred(x), atol=1e-5, rtol=0)
+    centre, tile = MeanCentre(), x[..., :8, :]
+    centre.mode = "record"
+    centre(x)
+    centre.mode = "replay"
+    torch.testing.assert_close(centre(tile), tile - x.mean(dim=(2, 3), keepdim=True))  # a tile: the whole image's mean
+
+
+def test_centred_skip_needs_the_skip_and_a_warm_start_keeps_the_function():
+    with pytest.raises(InvalidStyleError, match="centred_skip"):
+        TransformerNet(channels=4, num_residual=1, centred_skip=True)
+    torch.manual_seed(1)
+    plain = TransformerNet(channels=4, num_residual=1, input_skip=True).eval()
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    like = TransformerNet(channels=4, num_residual=1, input_skip=True, centred_skip=True)
+    centred = MultiStyleNet.from_styles([plain], like=like).export(0).eval()
+    assert centred.centred_skip
+    x = torch.rand(1, 3, 16, 16)
+    x = x - x.mean(dim=(2, 3), keepdim=True) + torch.tensor(AVERAGE_PHOTO_RGB).view(1, 3, 1, 1)  # an average photo
+    with torch.no_grad():
+        torch.testing.assert_close(centred(x), plain(x), atol=1e-5, rtol=0)   # the same function there
+        assert not torch.allclose(centred(x * 0.5), plain(x * 0.5), atol=1e-2)  # and not on a dark one

@@ -63,6 +63,16 @@ def test_odd_sizes_agree_with_fp32_eager(model, onnx_stylizer, h, w):
     torch.testing.assert_close(y, eager(model, x), atol=ATOL, rtol=0)
 
 
+def test_a_centred_skip_network_exports_as_the_same_function():
+    torch.manual_seed(2)
+    net = TransformerNet(channels=8, num_residual=2, input_skip=True, centred_skip=True).eval()
+    with torch.no_grad():
+        net.decoder[-1][1].weight.normal_(0, 0.05)  # a zero output layer would hide the skip's mean
+        net.decoder[-1][1].bias.fill_(0.3)
+    x = torch.rand(2, 3, 29, 34, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(OnnxStylizer(net).stylize_tensor(x), eager(net, x), atol=ATOL, rtol=0)
+
+
 def test_images_and_fp16_weights(model, onnx_stylizer, tmp_path):
     img = smooth_image(83, 61)
     ref = Stylizer(TransformerNet(**model.config).eval(), device="cpu", precision="fp32")

@@ -55,6 +55,8 @@ def test_presets_and_flags_combine_and_bad_values_are_named():
     with pytest.raises(TrainingError, match="--batch-size must be >= 1.*--lr must be > 0"):
         settings.config_from_args(argparse.Namespace(batch_size=0, lr=0.0))
     assert any("unknown layers" in p for p in TrainConfig(style_layers=("relu9_9",)).problems())
+    assert "--centred-skip needs --input-skip" in TrainConfig(centred_skip=True).problems()
+    assert not TrainConfig(centred_skip=True, input_skip=True).problems()
     with pytest.raises(SystemExit):  # a choice argparse knows is refused before any work
         _parser().parse_args(["--loss-network", "resnet"])
 

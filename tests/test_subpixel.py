@@ -18,11 +18,13 @@ from fastnst.subpixel import SubpixelNet, SubpixelOutputConv, TransposedUpsample
 ATOL = 1e-4
 
 
-def trained_like(channels: int = 8, num_residual: int = 2, input_skip: bool = False, seed: int = 0) -> TransformerNet:
+def trained_like(channels: int = 8, num_residual: int = 2, input_skip: bool = False, seed: int = 0,
+                 centred_skip: bool = False) -> TransformerNet:
     """Random weights everywhere, norms included (a fresh network's norms are the identity, and an
     input-skip network's output layer is zero: both would hide mistakes)."""
     torch.manual_seed(seed)
-    model = TransformerNet(channels=channels, num_residual=num_residual, input_skip=input_skip).eval()
+    model = TransformerNet(channels=channels, num_residual=num_residual, input_skip=input_skip,
+                           centred_skip=centred_skip).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.2 * torch.randn_like(p))
@@ -51,10 +53,10 @@ def test_subpixel_output_convolution_is_the_9x9_convolution(h, w):
         torch.testing.assert_close(SubpixelOutputConv(layer)(x), layer(x), atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("input_skip", [False, True])
+@pytest.mark.parametrize("input_skip,centred_skip", [(False, False), (True, False), (True, True)])
 @pytest.mark.parametrize("h,w", [(3, 5), (16, 16), (67, 45), (30, 101)])
-def test_network_matches_the_plain_network(input_skip, h, w):
-    model = trained_like(input_skip=input_skip, seed=h)
+def test_network_matches_the_plain_network(input_skip, centred_skip, h, w):
+    model = trained_like(input_skip=input_skip, centred_skip=centred_skip, seed=h)
     x = rand(2, 3, h, w, seed=w)
     with torch.inference_mode():
         ref = model(x)
