@@ -43,17 +43,24 @@ def pad_input(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
-def recorded_stats(layer: "InstanceNorm | MeanCentre", x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``x``'s per-image, per-channel (mean, variance) in ``record`` mode (kept on ``layer``), the kept ones in ``replay``."""
-    if layer.mode == "record":
-        var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, correction=0)
-        layer.stats = (mean, var)
-    assert layer.stats is not None, "replay needs recorded statistics"
-    mean, var = layer.stats
-    return mean.to(x.dtype), var.to(x.dtype)
+class RecordsStats:
+    """A layer whose per-image statistics can be recorded on one image and replayed on another
+    (``mode``: normal, record or replay)."""
+
+    mode: str = "normal"
+    stats: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def recorded_stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x``'s per-channel (mean, variance) in ``record`` mode (and kept), the kept ones in ``replay``."""
+        if self.mode == "record":
+            var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, correction=0)
+            self.stats = (mean, var)
+        assert self.stats is not None, "replay needs recorded statistics"
+        mean, var = self.stats
+        return mean.to(x.dtype), var.to(x.dtype)
 
 
-class InstanceNorm(nn.InstanceNorm2d):
+class InstanceNorm(nn.InstanceNorm2d, RecordsStats):
     """Affine instance norm that can reuse statistics recorded on another image.
 
     Tiled stylization records each layer's per-channel mean/variance on a whole (downscaled)
@@ -62,8 +69,6 @@ class InstanceNorm(nn.InstanceNorm2d):
 
     def __init__(self, channels: int) -> None:
         super().__init__(channels, affine=True)
-        self.mode: str = "normal"  # "normal" | "record" | "replay"
-        self.stats: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mode == "normal":
@@ -72,12 +77,12 @@ class InstanceNorm(nn.InstanceNorm2d):
                 # runs on channels_last directly, where instance_norm reshapes through two copies.
                 return F.batch_norm(x, None, None, self.weight.to(x.dtype), self.bias.to(x.dtype), True, 0.0, self.eps)
             return super().forward(x)
-        mean, var = recorded_stats(self, x)
+        mean, var = self.recorded_stats(x)
         y = (x - mean) * torch.rsqrt(var + self.eps)
         return y * self.weight.view(1, -1, 1, 1).to(x.dtype) + self.bias.view(1, -1, 1, 1).to(x.dtype)
 
 
-class MeanCentre(nn.Module):
+class MeanCentre(nn.Module, RecordsStats):
     """The photo minus its per-channel mean colour: the centred input skip.
 
     The network's residual cannot see the photo's mean colour (its first instance norm removes
@@ -87,13 +92,8 @@ class MeanCentre(nn.Module):
     :class:`InstanceNorm`, the mean can be recorded on a whole image and replayed on its tiles.
     """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.mode: str = "normal"  # "normal" | "record" | "replay"
-        self.stats: tuple[torch.Tensor, torch.Tensor] | None = None
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(dim=(2, 3), keepdim=True) if self.mode == "normal" else recorded_stats(self, x)[0]
+        mean = x.mean(dim=(2, 3), keepdim=True) if self.mode == "normal" else self.recorded_stats(x)[0]
         return x - mean
 
 
@@ -248,9 +248,9 @@ class TransformerNet(
         shift = torch.tensor(AVERAGE_PHOTO_RGB, device=self.decoder[-1][1].bias.device)
         self.decoder[-1][1].bias.add_(shift if not was_centred else -shift)
 
-    def recorded_layers(self) -> list[InstanceNorm | MeanCentre]:
+    def recorded_layers(self) -> list[RecordsStats]:
         """The layers whose per-image statistics :meth:`norm_stats` records, in order."""
-        return [m for m in self.modules() if isinstance(m, (InstanceNorm, MeanCentre))]
+        return [m for m in self.modules() if isinstance(m, RecordsStats)]
 
     @contextmanager
     def shared_norm_stats(self, reference: torch.Tensor, net: nn.Module | None = None) -> Iterator[None]:
