@@ -56,8 +56,8 @@ single forward pass.
 
 Architecture: `TransformerNet` with {{ channels }} base channels and {{ num_residual }} residual blocks (reflection \
 padding, instance norm, {{ upsampling }} upsampling){% if input_skip %}; the input photo{% if centred_skip %}, less \
-its mean colour,{% endif %} is added to its output, so it learns only what the style changes{% endif %}; weights in `model.safetensors`, architecture and metadata in \
-`config.json`.
+its mean colour,{% endif %} is added to its output, so it learns only what the style changes{% endif %}; weights in \
+`model.safetensors`, architecture and metadata in `config.json`.
 
 ## Style image
 

@@ -206,7 +206,8 @@ class TransformerNet(
     @property
     def config(self) -> dict[str, Any]:
         return {"channels": self.channels, "num_residual": self.num_residual, "input_skip": self.input_skip,
-                "centred_skip": self.centred_skip, "upsample": self.upsample, "style": self.style, "training": self.training_info}
+                "centred_skip": self.centred_skip, "upsample": self.upsample, "style": self.style,
+                "training": self.training_info}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -261,7 +262,8 @@ class TransformerNet(
 
     def norm_stats(self, x: torch.Tensor, net: nn.Module | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Each instance norm's (and a centred skip's) per-image (mean, variance) on ``x`` (Bx3xHxW), in
-        layer order, from one forward pass through ``net`` (default: this network): for tiles or video frames to share them."""
+        layer order, from one forward pass through ``net`` (default: this network): for tiles or video
+        frames to share them."""
         norms = self.recorded_layers()
         try:
             for m in norms:
@@ -335,8 +337,8 @@ class TransformerNet(
         strict: bool = True,
         **model_kwargs: Any,
     ) -> "TransformerNet":
-        model = cls(**{k: v for k, v in model_kwargs.items() if k in ("channels", "num_residual", "style", "training", "input_skip", "upsample",
-                                                                       "centred_skip")})
+        keys = ("channels", "num_residual", "style", "training", "input_skip", "centred_skip", "upsample")
+        model = cls(**{k: v for k, v in model_kwargs.items() if k in keys})
         path = Path(model_id)
         if path.is_dir():
             weights = path / WEIGHTS_NAME
