@@ -97,7 +97,7 @@ def variants(device: torch.device, args: argparse.Namespace) -> list[Variant]:
 
 def make_stylizer(model: TransformerNet, v: Variant, device: torch.device) -> Stylizer:
     if v.upsample != model.upsample:  # the same weights, the other decoder upsampling
-        other = TransformerNet(**{**model.config, "upsample": v.upsample})
+        other = TransformerNet(**{**model.architecture, "upsample": v.upsample})
         other.load_state_dict(model.state_dict())
         model = other.eval()
     if v.backend == "onnx":

@@ -204,10 +204,14 @@ class TransformerNet(
                 self.decoder[-1][1].bias.fill_(0.5)
 
     @property
-    def config(self) -> dict[str, Any]:
+    def architecture(self) -> dict[str, Any]:
+        """The network's shape as keyword arguments of this class (``config`` less style and training)."""
         return {"channels": self.channels, "num_residual": self.num_residual, "input_skip": self.input_skip,
-                "centred_skip": self.centred_skip, "upsample": self.upsample, "style": self.style,
-                "training": self.training_info}
+                "centred_skip": self.centred_skip, "upsample": self.upsample}
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {**self.architecture, "style": self.style, "training": self.training_info}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]

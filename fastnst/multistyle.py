@@ -81,8 +81,7 @@ class MultiStyleNet(nn.Module):
     def export(self, index: int, **config: object) -> TransformerNet:
         """Style ``index`` as an ordinary TransformerNet (fp32, on the CPU); ``config`` as its ``style``/``training``."""
         net = self.net
-        single = TransformerNet(channels=net.channels, num_residual=net.num_residual, input_skip=net.input_skip,
-                                centred_skip=net.centred_skip, upsample=net.upsample, **config)  # type: ignore[arg-type]
+        single = TransformerNet(**net.architecture, **config)  # type: ignore[arg-type]
         norm_params = {f"{n}.{p}" for n in self.norm_names for p in ("weight", "bias")}
         state = {k: (v[index] if k in norm_params else v).detach().float().cpu() for k, v in net.state_dict().items()}
         single.load_state_dict(state)
