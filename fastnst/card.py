@@ -56,7 +56,8 @@ single forward pass.
 
 Architecture: `TransformerNet` with {{ channels }} base channels and {{ num_residual }} residual blocks (reflection \
 padding, instance norm, {{ upsampling }} upsampling){% if input_skip %}; the input photo{% if centred_skip %}, less \
-its mean colour,{% endif %} is added to its output, so it learns only what the style changes{% endif %}; weights in \
+its mean colour,{% endif %} is added to its output{% if skip_gain %} (times a learnt factor per colour channel){% endif %}, \
+so it learns only what the style changes{% endif %}; weights in \
 `model.safetensors`, architecture and metadata in `config.json`.
 
 ## Style image
@@ -156,6 +157,7 @@ def card_variables(config: dict[str, Any], repo_id: str | None = None,
         "by": (f" by {artist}" if artist else "") + (f" ({year})" if year else ""),
         "channels": config.get("channels", "?"), "num_residual": config.get("num_residual", "?"),
         "input_skip": bool(config.get("input_skip")), "centred_skip": config.get("centred_skip") is True,
+        "skip_gain": config.get("skip_gain") is True,
         "licence": licence,
         "upsampling": "bilinear" if config.get("upsample") == "bilinear" else "nearest-neighbour",
         "style_table": "\n".join(_table(("field", "value"), [(k, _text(v)) for k, v in style_rows if _text(v)])),

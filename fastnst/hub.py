@@ -30,8 +30,8 @@ from .card import CARD_NAME, card_needs_regeneration, render_model_card
 from .errors import FastNSTError, HubError, ImageError, InvalidStyleError, StyleNotFoundError, UnsafeWeightsError, \
     translate_hub_errors
 from .files import folder_bytes, human_size
-from .styles import (CONFIG_NAME, WEIGHTS_NAME, StyleInfo, is_repo_id, load_weights, read_config, refuse_missing_weights,
-                     style_from_folder, validate_architecture, verify_safetensors)
+from .styles import (ARCHITECTURE_KEYS, CONFIG_NAME, WEIGHTS_NAME, StyleInfo, is_repo_id, load_weights, read_config,
+                     refuse_missing_weights, style_from_folder, validate_architecture, verify_safetensors)
 
 TAG = "fastnst"
 #: Files a style repo may hold that fastnst downloads. Pickles are never downloaded.
@@ -107,7 +107,7 @@ def validate_style_folder(folder: Path, repo_id: str | None = None) -> tuple[dic
         refuse_missing_weights(str(folder), names)
     from .model import TransformerNet  # torch: only when a folder is checked, so `fastnst list` starts fast
 
-    load_weights(TransformerNet(channels=config["channels"], num_residual=config["num_residual"]), weights)
+    load_weights(TransformerNet(**{k: config[k] for k in ARCHITECTURE_KEYS if k in config}), weights)
     for image in ("style.jpg", "example.jpg", "evaluation.jpg"):
         if (folder / image).is_file():
             _check_image(folder / image)

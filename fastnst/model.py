@@ -24,8 +24,8 @@ from torch import nn
 
 from .card import DEFAULT_LICENSE, MODEL_CARD_TEMPLATE, card_variables
 from .errors import InvalidStyleError, translate_hub_errors
-from .styles import (CONFIG_NAME, TAGS, UPSAMPLE_MODES, WEIGHTS_NAME, load_weights, read_config, refuse_missing_weights,
-                     validate_architecture)
+from .styles import (ARCHITECTURE_KEYS, CONFIG_NAME, TAGS, UPSAMPLE_MODES, WEIGHTS_NAME, load_weights, read_config,
+                     refuse_missing_weights, validate_architecture)
 
 
 AVERAGE_PHOTO_RGB = (0.485, 0.456, 0.406)  # ImageNet's mean colour, in [0, 1]
@@ -97,6 +97,24 @@ class MeanCentre(nn.Module, RecordsStats):
         return x - mean
 
 
+class SkipGain(nn.Module):
+    """A learnt factor per colour channel on the input skip, ``1 + 10 * gain`` with ``gain`` starting at 0.
+
+    The residual cannot see the photo's contrast (its first instance norm removes any global scaling),
+    so with a fixed skip nothing can turn the photo's own detail down. Starting at 1, a network
+    warm-started without the factor begins as the same function; the 10 lets Adam, whose steps are
+    about the learning rate whatever the gradient, move it by a useful amount in a few hundred steps.
+    """
+
+    def __init__(self, skip: nn.Module) -> None:
+        super().__init__()
+        self.inner = skip
+        self.gain = nn.Parameter(torch.zeros(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (1 + 10 * self.gain.to(x.dtype)) * self.inner(x)
+
+
 class ConvLayer(nn.Sequential):
     """Reflection padding + convolution (+ optional instance norm and ReLU)."""
 
@@ -156,6 +174,8 @@ class TransformerNet(
             lattice); bilinear upsampling has no lattice to lock texture to.
         centred_skip: with ``input_skip``, add the photo minus its mean colour (:class:`MeanCentre`),
             so the network rather than the photo sets the output's mean colour.
+        skip_gain: with ``input_skip``, multiply the skip by a learnt factor per colour channel
+            (:class:`SkipGain`), so the network can turn the photo's own detail down.
 
     Any H and W work: the input is reflection-padded to a multiple of 4 and the output cropped
     back, so the output always has the input's size. In training mode the output is not clamped
@@ -171,6 +191,7 @@ class TransformerNet(
         input_skip: bool = False,
         upsample: str = "nearest",
         centred_skip: bool = False,
+        skip_gain: bool = False,
     ) -> None:
         super().__init__()
         validate_architecture(channels, num_residual)
@@ -184,8 +205,13 @@ class TransformerNet(
         if not isinstance(centred_skip, bool) or (centred_skip and not input_skip):
             raise InvalidStyleError(f"config.json: centred_skip must be true or false, and true only with input_skip "
                                     f"(input_skip={input_skip!r}, centred_skip={centred_skip!r}).")
-        self.input_skip, self.centred_skip = input_skip, centred_skip
+        if not isinstance(skip_gain, bool) or (skip_gain and not input_skip):
+            raise InvalidStyleError(f"config.json: skip_gain must be true or false, and true only with input_skip "
+                                    f"(input_skip={input_skip!r}, skip_gain={skip_gain!r}).")
+        self.input_skip, self.centred_skip, self.skip_gain = input_skip, centred_skip, skip_gain
         self.skip = MeanCentre() if centred_skip else nn.Identity()
+        if skip_gain:
+            self.skip = SkipGain(self.skip)
         if upsample not in UPSAMPLE_MODES:
             raise InvalidStyleError(f"config.json: upsample must be one of {', '.join(UPSAMPLE_MODES)}, not {upsample!r}.")
         self.upsample = upsample
@@ -206,8 +232,7 @@ class TransformerNet(
     @property
     def architecture(self) -> dict[str, Any]:
         """The network's shape as keyword arguments of this class (``config`` less style and training)."""
-        return {"channels": self.channels, "num_residual": self.num_residual, "input_skip": self.input_skip,
-                "centred_skip": self.centred_skip, "upsample": self.upsample}
+        return {k: getattr(self, k) for k in ARCHITECTURE_KEYS}
 
     @property
     def config(self) -> dict[str, Any]:
@@ -341,8 +366,7 @@ class TransformerNet(
         strict: bool = True,
         **model_kwargs: Any,
     ) -> "TransformerNet":
-        keys = ("channels", "num_residual", "style", "training", "input_skip", "centred_skip", "upsample")
-        model = cls(**{k: v for k, v in model_kwargs.items() if k in keys})
+        model = cls(**{k: v for k, v in model_kwargs.items() if k in (*ARCHITECTURE_KEYS, "style", "training")})
         path = Path(model_id)
         if path.is_dir():
             weights = path / WEIGHTS_NAME

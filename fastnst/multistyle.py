@@ -96,6 +96,7 @@ class MultiStyleNet(nn.Module):
         from ``like``'s (the weights fit either): a nearest-neighbour style can be continued as bilinear.
         So may the skip's centring: a plain-skip style continued with a centred skip starts from nearly
         the same function (:meth:`~fastnst.model.TransformerNet.switch_skip_centring`).
+        A style without a skip gain continued with one starts with the gain at 1.
         """
         given = [s for s in styles if s is not None]
         if not given:
@@ -106,8 +107,13 @@ class MultiStyleNet(nn.Module):
                     f"cannot warm-start from a style with channels={s.channels}, num_residual={s.num_residual}, "
                     f"input_skip={s.input_skip}: this run trains channels={like.channels}, "
                     f"num_residual={like.num_residual}, input_skip={like.input_skip}.")
+            if s.skip_gain and not like.skip_gain:
+                raise TrainingError("cannot warm-start from a style with a skip gain without one: add --skip-gain.")
         base = copy.deepcopy(like)
-        base.load_state_dict({k: v.float() for k, v in given[0].state_dict().items()})
+        state = {k: v.float() for k, v in given[0].state_dict().items()}
+        if like.skip_gain and not given[0].skip_gain:  # the gain starts at 1: the same function
+            state.update({k: v for k, v in base.state_dict().items() if k not in state})
+        base.load_state_dict(state)
         if given[0].centred_skip != like.centred_skip:
             base.switch_skip_centring(given[0].centred_skip)
         joint = cls(base, len(styles))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import TrainingError
-from .styles import UPSAMPLE_MODES
+from .styles import ARCHITECTURE_KEYS, UPSAMPLE_MODES
 
 LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 LOSS_NETWORKS = ("vgg16", "vgg16-hed", "vgg16-random")
@@ -136,6 +136,9 @@ class TrainConfig(ObjectiveSettings, DataSettings):
     centred_skip: bool = setting(False, "with --input-skip, add the photo minus its mean colour, so the network sets "
                                  "the output's mean colour (a plain skip keeps a bright photo bright whatever the "
                                  "painting)")
+    skip_gain: bool = setting(False, "with --input-skip, a learnt factor per colour channel on the skip (starting at "
+                              "1), so the network can turn the photo's own detail down: its residual cannot see "
+                              "the photo's contrast")
     upsample: str = setting("nearest", "the decoder's 2x upsampling: nearest (pytorch/examples) or bilinear (trained "
                             "on 256 px crops, nearest learnt a 4-pixel grid in flat areas)", "upsampling",
                             UPSAMPLE_MODES)
@@ -174,12 +177,13 @@ class TrainConfig(ObjectiveSettings, DataSettings):
             found.append("--style-warmup must be >= 0")
         if self.centred_skip and not self.input_skip:
             found.append("--centred-skip needs --input-skip")
+        if self.skip_gain and not self.input_skip:
+            found.append("--skip-gain needs --input-skip")
         return found + _choice_problems(self, TrainConfig, skip=ObjectiveSettings)
 
     def architecture(self) -> dict[str, Any]:
         """The network's shape, as ``TransformerNet``'s keyword arguments."""
-        return dict(channels=self.channels, num_residual=self.num_residual, input_skip=self.input_skip,
-                    centred_skip=self.centred_skip, upsample=self.upsample)
+        return {k: getattr(self, k) for k in ARCHITECTURE_KEYS}
 
 
 @dataclass(frozen=True)

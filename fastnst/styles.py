@@ -131,6 +131,8 @@ def read_config(folder: str | Path) -> dict[str, Any]:
 
 #: The decoder's 2x upsampling modes (config.json's ``upsample``; absent: nearest, as every earlier style).
 UPSAMPLE_MODES = ("nearest", "bilinear")
+#: config.json's keys that shape the network (TransformerNet's keyword arguments besides style and training).
+ARCHITECTURE_KEYS = ("channels", "num_residual", "input_skip", "centred_skip", "skip_gain", "upsample")
 
 
 def validate_architecture(channels: Any, num_residual: Any) -> None:

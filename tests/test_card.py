@@ -50,6 +50,9 @@ def test_full_card_has_required_front_matter_and_sections():
     assert "the input photo is added to its output" in skip_body
     _, centred_body = split_card(render_model_card({**FULL, "input_skip": True, "centred_skip": True}))
     assert "the input photo, less its mean colour, is added to its output" in centred_body
+    assert "learnt factor" not in centred_body
+    _, gain_body = split_card(render_model_card({**FULL, "input_skip": True, "centred_skip": True, "skip_gain": True}))
+    assert "less its mean colour, is added to its output (times a learnt factor per colour channel)" in gain_body
     assert "| content | 1.235e+05 |" in body and "| lpips.mean | 0.31 |" in body
     python = re.search(r"```python\n(.*?)```", body, re.S).group(1).strip().splitlines()
     assert python == ["from fastnst import Stylizer", 'stylizer = Stylizer.from_pretrained("alice/starry-night")',

@@ -265,7 +265,20 @@ def test_push_validates_the_folder_before_any_request(hub, alice, tmp_path):
     assert hub.log == []
 
 
-# --- faults mid-commit and mid-download ---------------------------------------------------------
+def test_push_checks_the_weights_against_the_whole_architecture(hub, alice, tmp_path):
+    """The check builds the network from config.json's architecture keys: a style with a skip gain (a
+    tensor more) pushes, and the same weights under a config that lacks it are refused."""
+    from fastnst import TransformerNet
+
+    folder = tmp_path / "gain"
+    TransformerNet(channels=8, num_residual=2, input_skip=True, centred_skip=True, skip_gain=True,
+                   upsample="bilinear", style={"name": "gain"}).save_pretrained(folder)
+    push_style(folder, "alice/gain")
+    assert hub.log
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "skip_gain": False}))
+    with pytest.raises(InvalidStyleError, match="skip.gain"):
+        push_style(folder, "alice/gain2")
 
 @pytest.mark.parametrize("fault, message", [
     ({"commit_status": (500, "internal error")}, "server error.*HTTP 500"),

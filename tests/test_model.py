@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from fastnst import InvalidStyleError, StyleNotFoundError, Stylizer, TransformerNet, UnsafeWeightsError
+from fastnst.errors import TrainingError
 from fastnst.model import AVERAGE_PHOTO_RGB, InstanceNorm, MeanCentre
 from fastnst.multistyle import MultiStyleNet
 
@@ -220,3 +221,34 @@ def test_centred_skip_needs_the_skip_and_a_warm_start_keeps_the_function():
     with torch.no_grad():
         torch.testing.assert_close(centred(x), plain(x), atol=1e-5, rtol=0)   # the same function there
         assert not torch.allclose(centred(x * 0.5), plain(x * 0.5), atol=1e-2)  # and not on a dark one
+
+
+def test_a_skip_gain_starts_at_one_scales_the_photos_detail_and_round_trips(tmp_path):
+    """The skip gain (``skip_gain``): a warm start from a style without it is the same function; the
+    learnt factor multiplies exactly the (centred) photo added to the output; it trains, is saved as
+    ``skip_gain`` in config.json and loads back; a run without it cannot start from a style with it."""
+    with pytest.raises(InvalidStyleError, match="skip_gain"):
+        TransformerNet(channels=4, num_residual=1, skip_gain=True)
+    torch.manual_seed(3)
+    plain = TransformerNet(channels=4, num_residual=1, input_skip=True, centred_skip=True)
+    with torch.no_grad():
+        for p in plain.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    like = TransformerNet(channels=4, num_residual=1, input_skip=True, centred_skip=True, skip_gain=True)
+    gained = MultiStyleNet.from_styles([plain], like=like).export(0)
+    x = torch.rand(2, 3, 20, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(gained.eval()(x), plain.eval()(x))  # gain 1: the same function
+        gained.skip.gain.copy_(torch.tensor([-0.05, 0.0, 0.02]).view(1, 3, 1, 1))  # factors 0.5, 1, 1.2
+        change = gained.train()(x) - plain.train()(x)  # unclamped
+    detail = x - x.mean(dim=(2, 3), keepdim=True)
+    torch.testing.assert_close(change, detail * torch.tensor([-0.5, 0.0, 0.2]).view(1, 3, 1, 1), atol=1e-5, rtol=0)
+    gained(x).square().mean().backward()
+    assert gained.skip.gain.grad is not None and gained.skip.gain.grad.abs().sum() > 0  # it learns
+    gained.eval().save_pretrained(tmp_path / "s")
+    assert json.loads((tmp_path / "s" / "config.json").read_text())["skip_gain"] is True
+    loaded = TransformerNet.from_pretrained(tmp_path / "s").eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), gained(x))
+    with pytest.raises(TrainingError, match="skip gain"):
+        MultiStyleNet.from_styles([loaded], like=plain)

@@ -63,10 +63,13 @@ def test_odd_sizes_agree_with_fp32_eager(model, onnx_stylizer, h, w):
     torch.testing.assert_close(y, eager(model, x), atol=ATOL, rtol=0)
 
 
-def test_a_centred_skip_network_exports_as_the_same_function():
+@pytest.mark.parametrize("skip_gain", [False, True])
+def test_a_centred_skip_network_exports_as_the_same_function(skip_gain):
     torch.manual_seed(2)
-    net = TransformerNet(channels=8, num_residual=2, input_skip=True, centred_skip=True).eval()
+    net = TransformerNet(channels=8, num_residual=2, input_skip=True, centred_skip=True, skip_gain=skip_gain).eval()
     with torch.no_grad():
+        if skip_gain:
+            net.skip.gain.fill_(-0.03)
         net.decoder[-1][1].weight.normal_(0, 0.05)  # a zero output layer would hide the skip's mean
         net.decoder[-1][1].bias.fill_(0.3)
     x = torch.rand(2, 3, 29, 34, generator=torch.Generator().manual_seed(4))

@@ -57,6 +57,8 @@ def test_presets_and_flags_combine_and_bad_values_are_named():
     assert any("unknown layers" in p for p in TrainConfig(style_layers=("relu9_9",)).problems())
     assert "--centred-skip needs --input-skip" in TrainConfig(centred_skip=True).problems()
     assert not TrainConfig(centred_skip=True, input_skip=True).problems()
+    assert "--skip-gain needs --input-skip" in TrainConfig(skip_gain=True).problems()
+    assert TrainConfig(skip_gain=True, input_skip=True).architecture()["skip_gain"] is True
     with pytest.raises(SystemExit):  # a choice argparse knows is refused before any work
         _parser().parse_args(["--loss-network", "resnet"])
 

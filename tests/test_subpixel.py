@@ -19,12 +19,12 @@ ATOL = 1e-4
 
 
 def trained_like(channels: int = 8, num_residual: int = 2, input_skip: bool = False, seed: int = 0,
-                 centred_skip: bool = False) -> TransformerNet:
+                 centred_skip: bool = False, skip_gain: bool = False) -> TransformerNet:
     """Random weights everywhere, norms included (a fresh network's norms are the identity, and an
     input-skip network's output layer is zero: both would hide mistakes)."""
     torch.manual_seed(seed)
     model = TransformerNet(channels=channels, num_residual=num_residual, input_skip=input_skip,
-                           centred_skip=centred_skip).eval()
+                           centred_skip=centred_skip, skip_gain=skip_gain).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.2 * torch.randn_like(p))
@@ -53,10 +53,11 @@ def test_subpixel_output_convolution_is_the_9x9_convolution(h, w):
         torch.testing.assert_close(SubpixelOutputConv(layer)(x), layer(x), atol=ATOL, rtol=0)
 
 
-@pytest.mark.parametrize("input_skip,centred_skip", [(False, False), (True, False), (True, True)])
+@pytest.mark.parametrize("input_skip,centred_skip,skip_gain", [(False, False, False), (True, False, False),
+                                                                (True, True, False), (True, True, True)])
 @pytest.mark.parametrize("h,w", [(3, 5), (16, 16), (67, 45), (30, 101)])
-def test_network_matches_the_plain_network(input_skip, centred_skip, h, w):
-    model = trained_like(input_skip=input_skip, centred_skip=centred_skip, seed=h)
+def test_network_matches_the_plain_network(input_skip, centred_skip, skip_gain, h, w):
+    model = trained_like(input_skip=input_skip, centred_skip=centred_skip, skip_gain=skip_gain, seed=h)
     x = rand(2, 3, h, w, seed=w)
     with torch.inference_mode():
         ref = model(x)
