@@ -228,8 +228,9 @@ def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: Styl
             ain = inp.streams.audio[0] if inp.streams.audio else None
             vout = out.add_stream("libx264", rate=info.fps)
             vout.width, vout.height, vout.pix_fmt = width, height, "yuv420p"
-            # x264's medium preset: `veryfast` re-encodes a flicker-free pan with 0.2 grey levels of change a
-            # frame (its coarse motion search), as much as the stabiliser leaves; medium costs ~20 ms a 480p frame
+            # x264's medium preset: `veryfast`'s coarse motion search re-encodes even a flicker-free pan with
+            # change from frame to frame, about as much as the stabiliser leaves (README, "Video"); medium
+            # costs little next to the network
             vout.options = {"crf": str(crf), "preset": "medium"}
             aout, resampler = _audio_stream(out, ain)
             for item in _stylized(inp, vin, ain, stylizer, width, height, strength, preserve_color, smoother,
