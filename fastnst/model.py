@@ -202,12 +202,10 @@ class TransformerNet(
         self.style, self.training_info = dict(style or {}), dict(training or {})
         if not isinstance(input_skip, bool):
             raise InvalidStyleError(f"config.json: input_skip must be true or false, not {input_skip!r}.")
-        if not isinstance(centred_skip, bool) or (centred_skip and not input_skip):
-            raise InvalidStyleError(f"config.json: centred_skip must be true or false, and true only with input_skip "
-                                    f"(input_skip={input_skip!r}, centred_skip={centred_skip!r}).")
-        if not isinstance(skip_gain, bool) or (skip_gain and not input_skip):
-            raise InvalidStyleError(f"config.json: skip_gain must be true or false, and true only with input_skip "
-                                    f"(input_skip={input_skip!r}, skip_gain={skip_gain!r}).")
+        for key, value in (("centred_skip", centred_skip), ("skip_gain", skip_gain)):  # options of the skip
+            if not isinstance(value, bool) or (value and not input_skip):
+                raise InvalidStyleError(f"config.json: {key} must be true or false, and true only with input_skip "
+                                        f"(input_skip={input_skip!r}, {key}={value!r}).")
         self.input_skip, self.centred_skip, self.skip_gain = input_skip, centred_skip, skip_gain
         self.skip = MeanCentre() if centred_skip else nn.Identity()
         if skip_gain:

@@ -175,10 +175,8 @@ class TrainConfig(ObjectiveSettings, DataSettings):
             found.append("--lr-final-ratio must be in (0, 1]")
         if self.style_warmup < 0:
             found.append("--style-warmup must be >= 0")
-        if self.centred_skip and not self.input_skip:
-            found.append("--centred-skip needs --input-skip")
-        if self.skip_gain and not self.input_skip:
-            found.append("--skip-gain needs --input-skip")
+        found += [f"--{n.replace('_', '-')} needs --input-skip" for n in ("centred_skip", "skip_gain")
+                  if getattr(self, n) and not self.input_skip]
         return found + _choice_problems(self, TrainConfig, skip=ObjectiveSettings)
 
     def architecture(self) -> dict[str, Any]:
