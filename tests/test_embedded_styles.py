@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
-from fastnst import Stylizer
+from conftest import smooth_image
+from fastnst import Stylizer, TransformerNet
 from fastnst.images import load_image, pil_to_tensor
 from fastnst.loss_network import LossNetwork
 from fastnst.losses import feature_loss, gram_matrix, relative_layer_weights, style_loss
@@ -17,6 +19,15 @@ from fastnst.train import ASSETS
 
 STYLES = embedded_styles()
 
+
+# Tiles (what big images get) against the whole image, both fp32: measured mean 2.3-5.7 grey levels
+# over the shipped styles, 90th percentile 5-11 (tiles share the instance-norm statistics of a
+# downscaled copy, a little off full-resolution ones; tiles on their own statistics: mean 13).
+TILE_MEAN, TILE_P90 = 6.0, 20.0
+# bf16 (precision "auto" on CPUs with native bf16) against fp32, grey levels: measured mean 0.3-0.6,
+# 99.9th percentile 1-7, maximum 2-10 (a few dozen values on the cat's whiskers, invisible). The mean and
+# the 99.9th percentile say what a user sees; the maximum only guards against a broken pixel.
+BF16_MEAN, BF16_P999, BF16_MAX = 1.0, 8, 16
 
 DOCUMENTED = {"starry_night", "great_wave", "the_scream", "composition_vii", "udnie", "shipwreck", "woman_with_hat",
               "water_lilies"}
@@ -78,3 +89,26 @@ def test_style_really_stylizes(name, loss_net):
             diff = float((pil_to_tensor(out) - pil_to_tensor(photo)).abs().mean())
             assert diff > 0.03, f"photo {i}: nearly an identity map (mean change {diff:.3f})"
     assert s_out < 0.5 * s_in, (s_out, s_in)
+
+
+@pytest.mark.parametrize("name", sorted(STYLES))
+def test_tiles_and_bf16_look_like_the_whole_fp32_image(name):
+    """What users get for big images (tiles) and on bf16 CPUs is visually what the network makes of
+    the whole image in fp32; a retrained style can break either while still stylizing well."""
+    net = TransformerNet.from_pretrained(STYLES[name]).float().eval()
+    x = pil_to_tensor(smooth_image(481, 361))  # odd sizes: the last tiles start off the plain grid
+    whole = Stylizer(net, device="cpu", precision="fp32", tile_pixels=10**9).stylize_tensor(x)
+    tiled = Stylizer(net, device="cpu", precision="fp32", tile_pixels=240**2).stylize_tensor(x)
+    err = (tiled - whole).abs() * 255
+    mean, p90 = float(err.mean()), float(torch.quantile(err.flatten()[::5], 0.9))
+    assert mean < TILE_MEAN and p90 < TILE_P90, f"{name}: tiles {mean:.1f} grey levels off on average, 90th percentile {p90:.0f}"
+
+    fp32 = Stylizer.from_pretrained(STYLES[name], device="cpu", precision="fp32")
+    bf16 = Stylizer.from_pretrained(STYLES[name], device="cpu", precision="bf16")
+    for photo in ("astronaut.jpg", "chelsea.jpg"):
+        d = np.abs(np.asarray(bf16(ASSETS / photo, max_size=192), dtype=int) - np.asarray(fp32(ASSETS / photo, max_size=192), dtype=int))
+        p999 = np.percentile(d, 99.9)
+        assert d.mean() <= BF16_MEAN and p999 <= BF16_P999 and d.max() <= BF16_MAX, (
+            f"{name} on {photo}: bf16 is {d.mean():.2f} grey levels off fp32 on average, {p999:.0f} at the "
+            f"99.9th percentile, {d.max()} at most: "
+            "no longer visually the same; make precision='auto' fp32 on CPUs (fastnst.device.pick_dtype)")

@@ -6,8 +6,9 @@
   A trained style (the embedded starry_night, 512 px, three photos): mean difference 0.1-0.3 grey
   levels (of 255), 99th percentile 1, maximum 3, PSNR 53-58 dB: visually the same picture, so
   ``auto`` is bf16 on CPUs that compute it natively (1.6-2.5x faster than fp32 there). Allowed:
-  mean <= 1, maximum <= 8. Should a retrained style exceed that, revisit the default in
-  ``fastnst.stylizer.pick_dtype``.
+  mean <= 1, 99.9th percentile <= 8, maximum <= 16, for every embedded style (tests/test_embedded_styles.py,
+  where the measured figures of the shipped styles are). Should a
+  retrained style exceed that, revisit the default in ``fastnst.stylizer.pick_dtype``.
   Random-init networks (width 8/16/32, three seeds, photo-like 160-200 px images) are the worst
   case: mean 1.2-2.5, 99th percentile 5-10, maximum 12-21 (on edges). Allowed: mean <= 3.5,
   99th percentile <= 14, maximum <= 40.
@@ -26,12 +27,10 @@ from PIL import Image
 from conftest import REPO, smooth_image
 import fastnst.device
 from fastnst import Stylizer, TransformerNet
-from fastnst.styles import embedded_styles
 from fastnst.stylizer import compile_network
 
 FP32_ATOL = 1e-4
-BF16_MEAN, BF16_P99, BF16_MAX = 3.5, 14, 40            # random-init networks (the worst case)
-BF16_TRAINED_MEAN, BF16_TRAINED_MAX = 1.0, 8            # a trained style: what auto must keep
+BF16_MEAN, BF16_P99, BF16_MAX = 3.5, 14, 40            # random-init networks (the worst case; trained styles: test_embedded_styles)
 
 
 def net(channels: int = 16, num_residual: int = 5, seed: int = 0) -> TransformerNet:
@@ -62,19 +61,6 @@ def test_bf16_is_close_to_fp32():
         d = levels(bf16(img), fp32(img))
         assert d.mean() <= BF16_MEAN and np.percentile(d, 99) <= BF16_P99 and d.max() <= BF16_MAX, \
             (d.mean(), np.percentile(d, 99), d.max())
-
-
-@pytest.mark.skipif(not embedded_styles(), reason="no embedded style yet")
-def test_bf16_on_a_trained_style_is_visually_the_same():
-    name = sorted(embedded_styles())[0]
-    fp32 = Stylizer.from_pretrained(name, device="cpu", precision="fp32")
-    bf16 = Stylizer.from_pretrained(name, device="cpu", precision="bf16")
-    for photo in ("astronaut.jpg", "chelsea.jpg"):
-        path = REPO / "fastnst" / "assets" / photo
-        d = levels(bf16(path, max_size=192), fp32(path, max_size=192))
-        assert d.mean() <= BF16_TRAINED_MEAN and d.max() <= BF16_TRAINED_MAX, (
-            f"{name}: bf16 is {d.mean():.2f} grey levels off fp32 on average, {d.max()} at most: "
-            "no longer visually the same; make precision='auto' fp32 on CPUs (fastnst.device.pick_dtype)")
 
 
 @pytest.mark.parametrize("native", [True, False])

@@ -160,17 +160,6 @@ def test_spans_cover_the_image_on_the_networks_grid():
         assert all(b[0] < a[1] - overlap + 1 for a, b in zip(spans, spans[1:]))  # overlapping by >= overlap
 
 
-def test_tiled_output_agrees_with_untiled(tiling):
-    _, _, whole, _, tiled = tiling
-    assert tiled.shape == whole.shape
-    err = (tiled - whole).abs() * 255
-    # measured: mean 4.0/255, 90th percentile 14/255 (tiles share the instance-norm statistics of
-    # a downscaled copy, a little off full-resolution ones; tiles on their own statistics: mean 13/255),
-    # while the output's own standard deviation is 34/255
-    assert float(err.mean()) < 6.0
-    assert float(torch.quantile(err.flatten()[::5], 0.9)) < 20.0
-
-
 def test_tiling_is_exact_given_the_same_statistics(tiling):
     """With full-resolution statistics, tiles reproduce the whole-image output (measured mean
     0.1/255); a tile starting off the stride-4 grid made it 5.3/255."""
