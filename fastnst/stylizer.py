@@ -23,6 +23,7 @@ from .subpixel import SubpixelNet
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 #: Images with more pixels than this are stylized in overlapping tiles to bound memory.
 DEFAULT_TILE_PIXELS = int(os.environ.get("FASTNST_TILE_PIXELS", 2048 * 2048))
+TILE_STATS_EXTRAPOLATION = (0.6, 2.0)  # damping and cap of Stylizer.tile_stats's extrapolation
 
 
 def compile_network(model: torch.nn.Module, device: torch.device, mode: bool | str = True):
@@ -179,17 +180,14 @@ class Stylizer:
         return (self._eager if self._tiling else self._net)(x).float().cpu()
 
     def _run_tiled(self, x: torch.Tensor) -> torch.Tensor:
-        """Overlapping tiles blended with linear ramps; every tile is normalised with the
-        instance-norm statistics of the whole image (downscaled to fit), so tiles agree."""
+        """Overlapping tiles blended with linear ramps; every tile is normalised with the same
+        instance-norm statistics, the whole image's (:meth:`tile_stats`), so tiles agree."""
         _, _, h, w = x.shape
         side = max(64, int(math.sqrt(self.tile_pixels)) // 4 * 4)
         overlap = min(self.tile_overlap, side // 4)
-        scale = min(1.0, math.sqrt(self.tile_pixels / (h * w)))
-        ref = F.interpolate(x, size=(max(4, round(h * scale)), max(4, round(w * scale))), mode="area")
         out = torch.zeros(1, 3, h, w)
         weight = torch.zeros(1, 1, h, w)
-        ref = ref.to(self.device, dtype=self.dtype).contiguous(memory_format=self._format)
-        with self.model.shared_norm_stats(ref, self._eager), self._tiles():
+        with self.model.replaying_norm_stats(self.tile_stats(x)), self._tiles():
             for top, bottom in _spans(h, side, overlap):
                 for left, right in _spans(w, side, overlap):
                     tile = x[..., top:bottom, left:right]
@@ -198,6 +196,30 @@ class Stylizer:
                     out[..., top:bottom, left:right] += self._run(tile) * ramp
                     weight[..., top:bottom, left:right] += ramp
         return out / weight.clamp_min(1e-8)
+
+    def tile_stats(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The instance-norm statistics that the tiles of ``x`` (1x3xHxW) share.
+
+        Statistics change with resolution (a downscaled copy has finer detail per pixel), so those of one
+        downscaled copy leave tiles visibly off the untiled output. Each layer's mean and variance are
+        measured on two copies, the largest within ``tile_pixels`` and one with half its pixels, and
+        extrapolated towards full size, log-linearly in the scale; damped and capped, because the full
+        extrapolation overshoots when the copies are much smaller than the image (docs/quality, section 8).
+        """
+        _, _, h, w = x.shape
+        scale = min(1.0, math.sqrt(self.tile_pixels / (h * w)))
+        near = self.model.norm_stats(self._downscaled(x, scale), self._eager)
+        if scale >= 1.0:
+            return near
+        far = self.model.norm_stats(self._downscaled(x, scale / math.sqrt(2)), self._eager)
+        damping, cap = TILE_STATS_EXTRAPOLATION
+        t = min(cap, damping * math.log(1 / scale) / math.log(math.sqrt(2)))  # in steps of the copies' ratio
+        return [(m + t * (m - m2), v * (v / v2.clamp_min(1e-12)).pow(t)) for (m, v), (m2, v2) in zip(near, far)]
+
+    def _downscaled(self, x: torch.Tensor, scale: float) -> torch.Tensor:
+        _, _, h, w = x.shape
+        ref = F.interpolate(x, size=(max(4, round(h * scale)), max(4, round(w * scale))), mode="area")
+        return ref.to(self.device, dtype=self.dtype).contiguous(memory_format=self._format)
 
     @contextmanager
     def _tiles(self) -> Iterator[None]:

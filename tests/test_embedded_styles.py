@@ -20,9 +20,9 @@ from fastnst.train import ASSETS
 STYLES = embedded_styles()
 
 
-# Tiles (what big images get) against the whole image, both fp32: measured mean 2.3-5.7 grey levels
-# over the shipped styles, 90th percentile 5-11 (tiles share the instance-norm statistics of a
-# downscaled copy, a little off full-resolution ones; tiles on their own statistics: mean 13).
+# Tiles (what big images get) against the whole image, both fp32: measured mean 0.8-3.6 grey levels
+# over the shipped styles, 90th percentile 2-9 (tiles share instance-norm statistics extrapolated from
+# downscaled copies; from one copy: mean 2.3-5.7; each tile on its own statistics: mean 13).
 TILE_MEAN, TILE_P90 = 6.0, 20.0
 # bf16 (precision "auto" on CPUs with native bf16) against fp32, grey levels: measured mean 0.3-0.6,
 # 99.9th percentile 1-7, maximum 2-10 (a few dozen values on the cat's whiskers, invisible). The mean and

@@ -160,17 +160,26 @@ def test_spans_cover_the_image_on_the_networks_grid():
         assert all(b[0] < a[1] - overlap + 1 for a, b in zip(spans, spans[1:]))  # overlapping by >= overlap
 
 
-def test_tiling_is_exact_given_the_same_statistics(tiling):
+def test_tiling_is_exact_given_the_same_statistics(tiling, monkeypatch):
     """With full-resolution statistics, tiles reproduce the whole-image output (measured mean
     0.1/255); a tile starting off the stride-4 grid made it 5.3/255."""
     net, x, whole, tiled_stylizer, _ = tiling
-    record = net.shared_norm_stats
-    net.shared_norm_stats = lambda reference, *through: record(x, *through)
-    try:
-        tiled = tiled_stylizer.stylize_tensor(x)
-    finally:
-        del net.shared_norm_stats
+    monkeypatch.setattr(tiled_stylizer, "tile_stats", lambda image: net.norm_stats(image))
+    tiled = tiled_stylizer.stylize_tensor(x)
     assert float((tiled - whole).abs().mean() * 255) < 0.5
+
+
+def test_extrapolated_statistics_beat_one_downscaled_copy(tiling, monkeypatch):
+    """Tiles share statistics extrapolated from two downscaled copies (measured on this style and
+    image: 5.0 -> 2.2 grey levels off the untiled output, against those of the larger copy alone)."""
+    net, x, whole, tiled_stylizer, tiled = tiling
+    _, _, h, w = x.shape
+    scale = (tiled_stylizer.tile_pixels / (h * w)) ** 0.5
+    monkeypatch.setattr(tiled_stylizer, "tile_stats", lambda image: net.norm_stats(
+        torch.nn.functional.interpolate(image, size=(round(h * scale), round(w * scale)), mode="area")))
+    one_copy = tiled_stylizer.stylize_tensor(x)
+    err, err_one = (float((t - whole).abs().mean() * 255) for t in (tiled, one_copy))
+    assert err < 0.7 * err_one, (err, err_one)
 
 
 def test_no_visible_seams(tiling):
