@@ -346,6 +346,7 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
         "iterations": iterations, "sizes": list(sizes), "counting": COUNTING, "line_search": line_search, "init": init,
         "device": str(dev), "hardware": hardware_description(), "torch_threads": torch.get_num_threads(),
         "photos": [str(f) for f in files], "warnings": warnings, "runs": [],
+        "style_direction": round(direction(_fit(load_image(style_path).convert("RGB"), settings.style_size)), 4),
     }
     # Iterations are not part of it: a size may be run to fewer iterations (512 px costs 4x) and kept.
     # Nor are the weights: the Gatys runs do not depend on them (the network is always measured anew).
@@ -406,7 +407,7 @@ def _run_one(model: TransformerNet, objective: PerceptualObjective, content: tor
     y, ff_time = feed_forward(model, content, dev)
     with torch.no_grad():
         ff_loss = objective(y.to(dev), content.to(dev)).as_floats()
-    ff = {"loss": ff_loss, "time_s": round(ff_time, 4)}
+    ff = {"loss": ff_loss, "time_s": round(ff_time, 4), "direction_added": round(direction_added(y, content), 4)}
     with torch.no_grad():
         photo_loss = objective(content.to(dev), content.to(dev)).as_floats()
     log(f"{key}: feed-forward loss {ff_loss['total']:.4g} in {ff_time:.3f} s (the photo: {photo_loss['total']:.4g})")
@@ -423,6 +424,30 @@ def _run_one(model: TransformerNet, objective: PerceptualObjective, content: tor
         images = {f"gatys_{p.iterations}": p.image for p in points if p.image is not None}
     return ({"feed_forward": ff, "content_photo": {"loss": photo_loss}, "gatys": gatys_json, **compare(ff, gatys_json)},
             {"feed_forward": y, **images})
+
+
+def direction(image: torch.Tensor | Image.Image) -> float:
+    """Mean absolute difference between vertical neighbours over that between horizontal ones, of the
+    grey image (1x3xHxW in [0, 1], or a PIL image): 1 for detail without a direction, above 1 for
+    horizontal stripes and bands, below 1 for vertical ones."""
+    x = pil_to_tensor(image.convert("RGB")) if isinstance(image, Image.Image) else image
+    grey = x.float().mean(dim=-3)
+    dy = (grey[..., 1:, :] - grey[..., :-1, :]).abs().mean()
+    dx = (grey[..., :, 1:] - grey[..., :, :-1]).abs().mean()
+    return float(dy / dx.clamp_min(1e-8))
+
+
+def _fit(image: Image.Image, side: int) -> Image.Image:
+    image = image.copy()
+    image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return image
+
+
+def direction_added(output: torch.Tensor, photo: torch.Tensor) -> float:
+    """:func:`direction` of a stylized output over its photo's: how much direction the network adds. A
+    screen for streaks: networks that paint thin horizontal stripes measured 1.3-1.4 where their
+    paintings have 1.15-1.33 and clean networks 0.9-1.1 (docs/quality, section 7)."""
+    return direction(output) / max(direction(photo), 1e-8)
 
 
 def noise_image(like: torch.Tensor, seed: int = 0) -> torch.Tensor:
@@ -500,6 +525,9 @@ def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                               "matched_per_photo": [r["matched"] for r in rs],
                               "matched_estimate_per_photo": estimates,
                               "matched_median": median_matched(estimates)}
+        added = [r["feed_forward"]["direction_added"] for r in rs if "direction_added" in r["feed_forward"]]
+        if added:
+            summary[str(size)]["direction_added_median"] = statistics.median(added)
         if all("content_photo" in r for r in rs):
             summary[str(size)]["content_photo"] = {
                 "loss": {"total": statistics.fmean(r["content_photo"]["loss"]["total"] for r in rs)}}
@@ -620,6 +648,12 @@ def markdown_summary(result: Mapping[str, Any]) -> str:
             f"{start}, iterations = loss evaluations. \"matched\": the Gatys iterations whose loss equals the "
             f"network's on each photo (interpolated in log-loss; 0: no better than the start image), median over the "
             f"photos; time ratios on the mean times. Times on {result['hardware']} ({result['device']}).")
+    added = {size: s["direction_added_median"] for size, s in result["summary"].items() if "direction_added_median" in s}
+    if added and "style_direction" in result:
+        note += (" Direction (a screen for streaks): the network's output has "
+                 + ", ".join(f"{v:.2f}x its photo's vertical-over-horizontal detail at {size} px" for size, v in added.items())
+                 + f" (median); the painting itself {result['style_direction']:.2f} (1: no direction; "
+                 "well above the painting's: look for horizontal stripes).")
     return "\n".join(lines) + "\n\n" + note + "\n"
 
 

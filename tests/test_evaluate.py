@@ -13,9 +13,10 @@ from PIL import Image
 from conftest import smooth_image
 from fastnst import FastNSTError, TransformerNet
 from fastnst.cli import main as cli_main
-from fastnst.evaluate import (_training_photo_warning, compare, evaluate_style, gatys, label_height,
-                              markdown_summary, matched_estimate, matched_iterations, median_matched, noise_image,
+from fastnst.evaluate import (_training_photo_warning, compare, direction, direction_added, evaluate_style, gatys,
+                              label_height, markdown_summary, matched_estimate, matched_iterations, median_matched, noise_image,
                               photo_files, picture_iterations, side_by_side, styles_table)
+from fastnst.images import tensor_to_pil
 from fastnst.losses import feature_loss, gram_matrix, relative_layer_weights, style_loss, total_variation
 from fastnst.objective import ObjectiveSettings, PerceptualObjective
 from fastnst.train import TrainConfig, train
@@ -187,6 +188,19 @@ def test_evaluate_style_result(eval_style, photos, tmp_path):
     md = markdown_summary(result)
     assert md.startswith("| size | photos | network | content photo | Gatys 2 | Gatys 4 |") and "| 32 px | 1 |" in md
     assert run["content_photo"]["loss"]["total"] == pytest.approx(run["gatys"][0]["loss"]["total"])  # 0 its = the photo
+    assert s["direction_added_median"] == pytest.approx(run["feed_forward"]["direction_added"]) and s["direction_added_median"] > 0
+    assert "Direction (a screen for streaks)" in md and f"{result['style_direction']:.2f}" in md
+
+
+def test_direction_tells_horizontal_stripes_from_vertical_and_none():
+    rows = torch.arange(64).remainder(4).lt(2).float()
+    stripes = rows.view(1, 1, 64, 1).expand(1, 3, 64, 64) * 0.6 + 0.2  # horizontal bands, 2 px each
+    noise = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    assert direction(stripes + 0.01 * noise) > 10 and direction(stripes.transpose(2, 3) + 0.01 * noise) < 0.1
+    assert 0.9 < direction(noise) < 1.1
+    assert direction(tensor_to_pil(noise)) == pytest.approx(direction(noise), rel=0.05)  # PIL images too
+    assert direction_added(noise, noise) == pytest.approx(1.0)
+    assert direction_added(0.5 * noise + 0.5 * stripes, noise) > 1.5
 
 
 def test_cli_eval_end_to_end(eval_style, photos, style_image, tmp_path, capsys):
