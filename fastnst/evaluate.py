@@ -38,7 +38,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .data import crop_resize, read_list, read_name_list
 from .errors import FastNSTError
 from .files import atomic_path
-from .images import ImageInput, label_font, list_images, load_image, pil_to_tensor, tensor_to_pil
+from .images import ImageInput, fit_size, label_font, list_images, load_image, pil_to_tensor, tensor_to_pil
 from .device import hardware_description, pick_device
 from .model import TransformerNet
 from .objective import LossTerms, PerceptualObjective
@@ -338,6 +338,7 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
     objective = PerceptualObjective.for_style(settings, style_path, loss_network_path=loss_network_path, device=dev)
     model = TransformerNet.from_pretrained(style_dir)
     iterations = sorted({0, *(int(i) for i in iterations)})  # 0: the loss of the content photo itself
+    painting = load_image(style_path).convert("RGB")  # for its direction (at the size the loss sees it) and the pictures
     result: dict[str, Any] = {
         "style": name, "style_dir": str(style_dir), "style_image": str(style_path), "style_image_source": style_note,
         # the loss, and the crop size it was trained at (the scale of its strokes)
@@ -346,7 +347,7 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
         "iterations": iterations, "sizes": list(sizes), "counting": COUNTING, "line_search": line_search, "init": init,
         "device": str(dev), "hardware": hardware_description(), "torch_threads": torch.get_num_threads(),
         "photos": [str(f) for f in files], "warnings": warnings, "runs": [],
-        "style_direction": round(direction(_fit(load_image(style_path).convert("RGB"), settings.style_size)), 4),
+        "style_direction": round(direction(painting.resize(fit_size(*painting.size, settings.style_size))), 4),
     }
     # Iterations are not part of it: a size may be run to fewer iterations (512 px costs 4x) and kept.
     # Nor are the weights: the Gatys runs do not depend on them (the network is always measured anew).
@@ -381,13 +382,12 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
                 write_json(result, out_dir / "eval.json")
     record()
     if out_dir:
-        style_img = load_image(style_path).convert("RGB")
         rows: dict[int, list[Image.Image]] = {}
         for entry, images in sorted({**previous, **done}.values(), key=lambda r: Path(r[0]["photo"]).name):
             if entry["photo"] not in publishable:
                 continue
             content = prepare_photo(entry["photo"], entry["size"])
-            rows.setdefault(entry["size"], []).append(side_by_side(_picture_row(content, style_img, images, entry)))
+            rows.setdefault(entry["size"], []).append(side_by_side(_picture_row(content, painting, images, entry)))
         result["pictures"] = []
         if not rows:
             log("no side-by-side picture: every photo is in the style's training data folder (may be research-only)")
@@ -435,12 +435,6 @@ def direction(image: torch.Tensor | Image.Image) -> float:
     dy = (grey[..., 1:, :] - grey[..., :-1, :]).abs().mean()
     dx = (grey[..., :, 1:] - grey[..., :, :-1]).abs().mean()
     return float(dy / dx.clamp_min(1e-8))
-
-
-def _fit(image: Image.Image, side: int) -> Image.Image:
-    image = image.copy()
-    image.thumbnail((side, side), Image.Resampling.LANCZOS)
-    return image
 
 
 def direction_added(output: torch.Tensor, photo: torch.Tensor) -> float:

@@ -280,13 +280,6 @@ class TransformerNet(
         """The layers whose per-image statistics :meth:`norm_stats` records, in order."""
         return [m for m in self.modules() if isinstance(m, RecordsStats)]
 
-    @contextmanager
-    def shared_norm_stats(self, reference: torch.Tensor, net: nn.Module | None = None) -> Iterator[None]:
-        """Within the block, every instance norm uses the statistics of ``reference``'s forward pass
-        (through ``net``, a module sharing these norms such as the sub-pixel form; default: this network)."""
-        with self.replaying_norm_stats(self.norm_stats(reference, net)):
-            yield
-
     def norm_stats(self, x: torch.Tensor, net: nn.Module | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Each instance norm's (and a centred skip's) per-image (mean, variance) on ``x`` (Bx3xHxW), in
         layer order, from one forward pass through ``net`` (default: this network): for tiles or video

@@ -280,6 +280,9 @@ def test_push_checks_the_weights_against_the_whole_architecture(hub, alice, tmp_
     with pytest.raises(InvalidStyleError, match="skip.gain"):
         push_style(folder, "alice/gain2")
 
+
+# --- faults mid-commit and mid-download ---------------------------------------------------------
+
 @pytest.mark.parametrize("fault, message", [
     ({"commit_status": (500, "internal error")}, "server error.*HTTP 500"),
     ({"commit_status": (409, "conflicting commit")}, "conflict"),

@@ -196,7 +196,7 @@ def test_a_plain_skip_passes_the_photos_mean_colour_and_a_centred_one_does_not(t
     assert loaded.centred_skip and len(loaded.recorded_layers()) == len(plain.recorded_layers()) + 1
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), centred(x))
-        with loaded.shared_norm_stats(x):  # recorded and replayed with the norms, for tiles
+        with loaded.replaying_norm_stats(loaded.norm_stats(x)):  # recorded and replayed with the norms, for tiles
             torch.testing.assert_close(loaded(x), centred(x), atol=1e-5, rtol=0)
     centre, tile = MeanCentre(), x[..., :8, :]
     centre.mode = "record"
