@@ -335,10 +335,10 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
         log(f"warning: {w}")
     dev = pick_device(device)
 
-    objective = PerceptualObjective.for_style(settings, style_path, loss_network_path=loss_network_path, device=dev)
+    painting = load_image(style_path).convert("RGB")  # read once: the loss, its direction, the pictures
+    objective = PerceptualObjective.for_style(settings, painting, loss_network_path=loss_network_path, device=dev)
     model = TransformerNet.from_pretrained(style_dir)
     iterations = sorted({0, *(int(i) for i in iterations)})  # 0: the loss of the content photo itself
-    painting = load_image(style_path).convert("RGB")  # for its direction (at the size the loss sees it) and the pictures
     result: dict[str, Any] = {
         "style": name, "style_dir": str(style_dir), "style_image": str(style_path), "style_image_source": style_note,
         # the loss, and the crop size it was trained at (the scale of its strokes)
@@ -347,6 +347,7 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
         "iterations": iterations, "sizes": list(sizes), "counting": COUNTING, "line_search": line_search, "init": init,
         "device": str(dev), "hardware": hardware_description(), "torch_threads": torch.get_num_threads(),
         "photos": [str(f) for f in files], "warnings": warnings, "runs": [],
+        # at the size the loss sees the painting
         "style_direction": round(direction(painting.resize(fit_size(*painting.size, settings.style_size))), 4),
     }
     # Iterations are not part of it: a size may be run to fewer iterations (512 px costs 4x) and kept.
