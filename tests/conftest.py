@@ -31,6 +31,11 @@ def smooth_image(width: int, height: int, seed: int = 0) -> Image.Image:
     return Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8), "RGB")
 
 
+def levels(a: Image.Image, b: Image.Image) -> np.ndarray:
+    """Per-value absolute difference of two same-size images, in grey levels (0-255)."""
+    return np.abs(np.asarray(a, dtype=int) - np.asarray(b, dtype=int))
+
+
 def make_style(folder: Path, channels: int = 8, seed: int = 0, name: str = "tiny", **style) -> Path:
     torch.manual_seed(seed)
     model = TransformerNet(channels=channels, num_residual=2, style={"name": name, **style})

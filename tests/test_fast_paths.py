@@ -24,7 +24,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import REPO, smooth_image
+from conftest import REPO, levels, smooth_image
 import fastnst.device
 from fastnst import Stylizer, TransformerNet
 from fastnst.stylizer import compile_network
@@ -36,10 +36,6 @@ BF16_MEAN, BF16_P99, BF16_MAX = 3.5, 14, 40            # random-init networks (t
 def net(channels: int = 16, num_residual: int = 5, seed: int = 0) -> TransformerNet:
     torch.manual_seed(seed)
     return TransformerNet(channels=channels, num_residual=num_residual).eval()
-
-
-def levels(a: Image.Image, b: Image.Image) -> np.ndarray:
-    return np.abs(np.asarray(a, dtype=int) - np.asarray(b, dtype=int))
 
 
 def test_channels_last_matches_contiguous():
