@@ -80,6 +80,7 @@ class Settings:
     decode_mp: int = 100            # FASTNST_DEMO_DECODE_MP: megapixels of uploads decoded at once (others wait)
     max_video_s: int = 20           # FASTNST_DEMO_MAX_VIDEO_S: longest clip the video tab accepts
     max_video_size: int = 480       # FASTNST_DEMO_MAX_VIDEO_SIZE: cap on a stylized clip's longest side (px)
+    video_keyframes: int = 1        # FASTNST_DEMO_VIDEO_KEYFRAMES: the network on every N-th frame (fastnst.video)
     queue_size: int = 64            # FASTNST_DEMO_QUEUE: requests waiting in Gradio's queue before refusing more
 
     @classmethod
@@ -103,6 +104,7 @@ class Settings:
             decode_mp=_env_int("FASTNST_DEMO_DECODE_MP", cls.decode_mp),
             max_video_s=_env_int("FASTNST_DEMO_MAX_VIDEO_S", cls.max_video_s),
             max_video_size=_env_int("FASTNST_DEMO_MAX_VIDEO_SIZE", cls.max_video_size),
+            video_keyframes=max(1, _env_int("FASTNST_DEMO_VIDEO_KEYFRAMES", cls.video_keyframes)),
             queue_size=_env_int("FASTNST_DEMO_QUEUE", cls.queue_size),
         )
         if env.get("FASTNST_DEMO_TMP"):
@@ -719,7 +721,8 @@ class StyleService:
                             f"{self.settings.max_video_s} s. Cut it first.")
         size = min(self.clamp_size(max_size), self.settings.max_video_size)
         out = self.settings.tmp_dir / "outputs" / f"{self.entry(style).key.replace('/', '-')}-{uuid.uuid4().hex[:12]}.mp4"
-        stylize_video(src, out, self.stylizer(style), max_size=size, strength=strength, preserve_color=bool(preserve_color))
+        stylize_video(src, out, self.stylizer(style), max_size=size, strength=strength, preserve_color=bool(preserve_color),
+                      keyframe_interval=self.settings.video_keyframes)
         return out
 
     def stylize_frame(self, frame: Any, style: str, strength: Any, preserve_color: bool,

@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="video: against flicker, blend each frame with the previous one moved along the optical flow "
                         "where the input matches it (default), the same without motion (blend), smooth the "
                         "instance-norm statistics over a shot (stats), stats and flow (both), or none")
+    p.add_argument("--keyframe-interval", type=_positive_int, default=1, metavar="N",
+                   help="video, with --stabilize flow: run the network on every N-th frame only and move its output "
+                        "along the optical flow in between, stylizing only what that does not show (faster and "
+                        "steadier; light changes show at key frames only). Default 1: every frame")
     p.set_defaults(func=cmd_stylize)
 
     _add_train(sub)
@@ -141,7 +145,8 @@ def _stylize_video(src: Path, target: Path, stylizer, args: argparse.Namespace) 
         raise FastNSTError(f"{src}: video needs --backend torch.")
     with tqdm(total=probe(src).frames, unit="frame", desc=src.name, leave=False) as bar:
         stylize_video(src, target, stylizer, max_size=args.max_size, strength=args.strength,
-                      preserve_color=args.preserve_color, stabilize=args.stabilize, on_frames=bar.update)
+                      preserve_color=args.preserve_color, stabilize=args.stabilize,
+                      keyframe_interval=args.keyframe_interval, on_frames=bar.update)
 
 
 def make_stylizer(args: argparse.Namespace):

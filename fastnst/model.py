@@ -284,13 +284,20 @@ class TransformerNet(
         """Each instance norm's (and a centred skip's) per-image (mean, variance) on ``x`` (Bx3xHxW), in
         layer order, from one forward pass through ``net`` (default: this network): for tiles or video
         frames to share them."""
-        norms = self.recorded_layers()
+        with self.recording_norm_stats() as stats, torch.inference_mode():
+            (net or self)(x)
+        return stats
+
+    @contextmanager
+    def recording_norm_stats(self) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Within the block, the instance norms (and a centred skip) record their per-image statistics;
+        the list it yields holds them, in layer order, when the block ends (see :meth:`norm_stats`)."""
+        norms, stats = self.recorded_layers(), []
         try:
             for m in norms:
                 m.mode = "record"
-            with torch.inference_mode():
-                (net or self)(x)
-            return [m.stats for m in norms]  # type: ignore[misc]
+            yield stats
+            stats.extend(m.stats for m in norms)
         finally:
             for m in norms:
                 m.mode, m.stats = "normal", None

@@ -149,6 +149,9 @@ class TrainConfig(ObjectiveSettings, DataSettings):
                                     "final learning rate / initial")
     style_warmup: int = setting(0, "steps over which the style weight ramps up from 0", "style warm-up (steps)")
     batch_size: int = setting(4, "photos per step (per process)", "batch size")
+    turns: bool = setting(False, "turn each batch by a multiple of 90 degrees before the network and its output back "
+                          "before the loss, so the network has no preferred direction to lay stripes in",
+                          "batches turned by 90-degree steps")
     steps: int = setting(40_000, "optimisation steps", "steps")
     precision: str = setting("auto", "autocast precision (auto: bf16 where supported)", "precision", PRECISIONS)
     channels_last: bool = setting(True, "channels-last memory format")

@@ -145,6 +145,14 @@ class Stylizer:
         x = x.to(self.device, dtype=self.dtype).contiguous(memory_format=self._format)
         return self.model.norm_stats(x, self._eager)
 
+    @torch.inference_mode()
+    def stylize_recording(self, x: torch.Tensor) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """:meth:`stylize_tensor` of ``x`` (untiled, eager) and the instance-norm statistics it used, in one
+        pass: for parts of related images (the next frames of a video) to be stylized alike."""
+        with self.model.recording_norm_stats() as stats, self._tiles():
+            y = self._run(x)
+        return y, stats
+
     @staticmethod
     def prepare(image: ImageInput, max_size: int | None = 1024) -> Image.Image:
         """Step 1 of :meth:`stylize_batch`: read an image safely and fit its longest side into ``max_size``."""

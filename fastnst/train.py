@@ -108,6 +108,13 @@ def _load_init(spec: str) -> TransformerNet:
     return TransformerNet.from_pretrained(resolve_style(spec))
 
 
+def turned(net: torch.nn.Module, x: torch.Tensor, turns: int, *args: Any) -> torch.Tensor:
+    """``net`` applied to ``x`` turned by ``turns`` x 90 degrees, its output turned back (``turns`` 0: plainly)."""
+    if not turns:
+        return net(x, *args)
+    return torch.rot90(net(torch.rot90(x, turns, (2, 3)), *args), -turns, (2, 3))
+
+
 def learning_rate(cfg: TrainConfig, step: int) -> float:
     """The learning rate at ``step`` (0-based): constant, or a cosine decay to ``lr_final_ratio * lr``."""
     if cfg.lr_schedule == "constant" or cfg.steps <= 1:
@@ -176,7 +183,7 @@ def train(cfg: TrainConfig) -> Path:
         x = next(batches)["image"].to(device, non_blocking=True).contiguous(memory_format=memory_format)
         k = step % len(entries)  # several styles: one style per batch, in turn
         with torch.autocast(device.type, dtype=amp, enabled=amp != torch.float32):
-            y = step_fn(x, k) if len(entries) > 1 else step_fn(x)
+            y = turned(step_fn, x, step % 4 if cfg.turns else 0, *((k,) if len(entries) > 1 else ()))
             content, style, tv = objectives[k](y, x)
             # the logged terms stay those of the objective; during --style-warmup the step weighs style less
             loss = content + style_ramp(cfg, step) * style + tv

@@ -32,6 +32,7 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
 #: Longest clip accepted, in frames (10 minutes at 30 frames/s by default).
 MAX_FRAMES = int(os.environ.get("FASTNST_MAX_VIDEO_FRAMES", 18_000))
 STABILIZERS = ("flow", "blend", "stats", "both", "none")  # "both": stats and flow
+FLOW_PRESETS = ("ultrafast", "fast", "medium")  # OpenCV DIS's: faster, or more precise
 #: Side of the downscaled frame the statistics are measured on (cheap next to the full frame).
 STATS_SIDE = 256
 NormStats = list[tuple[torch.Tensor, torch.Tensor]]
@@ -58,6 +59,7 @@ class VideoReport:
     height: int
     fps: Fraction
     seconds: float
+    network_share: float = 1.0  # of the frames' pixels, what went through the network (< 1 with key frames)
 
     @property
     def frames_per_s(self) -> float:
@@ -104,32 +106,53 @@ class PixelBlender:
     falls to zero, so moving objects do not ghost.
 
     With ``motion`` the previous frame (input and output) is first warped onto this one along the
-    optical flow between the inputs (OpenCV's DIS, a few ms a frame), so a pan or a moving object is
-    blended with where it was; where the flow is wrong the warped input does not match, ``d`` is
+    optical flow between the inputs (OpenCV's DIS, a few ms a frame with ``flow_preset`` ultrafast), so
+    a pan or a moving object is blended with where it was; where the flow is wrong the warped input does not match, ``d`` is
     large and nothing is blended, and pixels that came into view are never blended."""
 
-    def __init__(self, strength: float = 0.8, still: float = 0.03, blur: int = 5, motion: bool = False) -> None:
+    def __init__(self, strength: float = 0.8, still: float = 0.03, blur: int = 5, motion: bool = False,
+                 flow_preset: str = "ultrafast") -> None:
+        if flow_preset not in FLOW_PRESETS:
+            raise ValueError(f"flow_preset must be one of {', '.join(FLOW_PRESETS)}, not {flow_preset!r}.")
         self.strength, self.still, self.blur = float(strength), float(still), int(blur)
-        self.motion = bool(motion)
+        self.motion, self.flow_preset = bool(motion), flow_preset
         self._flow = None  # created on first use: OpenCV is imported only for motion-compensated blending
         self._x: torch.Tensor | None = None
         self._y: torch.Tensor | None = None
         self._grey: np.ndarray | None = None  # the previous input as the flow estimator takes it
+        self._grey_now: np.ndarray | None = None  # this one's, between past() and remember()
         self._pixels: torch.Tensor | None = None  # 1xHxWx2 pixel coordinates (x, y) of the frame size
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``y`` (3xHxW, the stylization of input frame ``x``) blended with the past."""
-        grey = _grey(x) if self.motion else None
-        if self._x is not None and self._x.shape == x.shape:
-            py, d = self._y, self._change(x, self._x)
-            if self.motion:  # per pixel, the past that matches better: where it was, or moved along the flow
-                wx, wy, valid = self._previous_on(x, grey)
-                dw = torch.where(valid > 0, self._change(x, wx), torch.full_like(d, float("inf")))
-                moved = dw < 0.7 * d  # a clear gain: on a still shot, noise alone makes some flows look better
-                py, d = torch.where(moved, wy, py), torch.where(moved, dw, d)
+        return self.blend(x, y, self.past(x))
+
+    def past(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The previous output as seen from input frame ``x`` (moved along the flow where that matches
+        better, with ``motion``) and, per pixel (1xHxW), the local change between ``x`` and the previous
+        input seen the same way (``inf`` where it was out of view); None at the first frame."""
+        self._grey_now = _grey(x) if self.motion else None
+        if self._x is None or self._x.shape != x.shape:
+            return None
+        py, d = self._y, self._change(x, self._x)
+        if self.motion:  # per pixel, the past that matches better: where it was, or moved along the flow
+            wx, wy, valid = self._previous_on(x, self._grey_now)
+            dw = torch.where(valid > 0, self._change(x, wx), torch.full_like(d, float("inf")))
+            moved = dw < 0.7 * d  # a clear gain: on a still shot, noise alone makes some flows look better
+            py, d = torch.where(moved, wy, py), torch.where(moved, dw, d)
+        return py, d
+
+    def blend(self, x: torch.Tensor, y: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        """``y`` blended with ``past`` (:meth:`past` of ``x``), and kept as the past of the next frame."""
+        if past is not None:
+            py, d = past
             w = self.strength * torch.exp(-(d / self.still) ** 2)
             y = y + w * (py - y)
-        self._x, self._y, self._grey = x, y, grey
+        return self.remember(x, y)
+
+    def remember(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Keep ``y``, the output for ``x`` (after :meth:`past` of ``x``), as the past of the next frame."""
+        self._x, self._y, self._grey = x, y, self._grey_now
         return y
 
     def _change(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
@@ -158,7 +181,7 @@ class PixelBlender:
         import cv2
 
         if self._flow is None:
-            self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+            self._flow = cv2.DISOpticalFlow_create(getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{self.flow_preset.upper()}"))
         return self._flow.calc(grey, previous, None)
 
 
@@ -166,6 +189,102 @@ def _grey(x: torch.Tensor) -> np.ndarray:
     """A 3xHxW image in [0, 1] as an 8-bit grey numpy array (what the flow estimator takes)."""
     g = 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]
     return np.ascontiguousarray(g.float().clamp(0, 1).mul(255).round().to(torch.uint8).numpy())
+
+
+class KeyframePropagator:
+    """Stylizes every ``interval``-th frame (a key frame) with the network and the frames between by
+    moving the previous output along the optical flow (:class:`PixelBlender`'s), so the network runs
+    about ``interval`` times less often. Only what the moved past does not show (what came into
+    view, around a moving object, where the flow is wrong: a local input change over ``stale``) is
+    stylized in between, in crops normalised with the key frame's instance-norm statistics so that
+    they continue it; a frame with more than ``full`` of it stale becomes a key frame. Key frames are
+    blended with the moved past as by the ``flow`` stabiliser. The cost: a change of light (no
+    motion) reaches the output only at the next key frame."""
+
+    def __init__(self, stylizer: Stylizer, interval: int = 4, *, stale: float = 0.05, full: float = 0.5,
+                 margin: int = 24, cell: int = 8) -> None:
+        if interval < 1:
+            raise ValueError(f"the key-frame interval must be >= 1, not {interval}.")
+        self.stylizer, self.interval = stylizer, int(interval)
+        self.stale, self.full, self.margin, self.cell = float(stale), float(full), int(margin), int(cell)
+        # the flow moves the picture between key frames: DIS's precise preset (ultrafast's errors of a
+        # tenth of a pixel make the moved strokes shimmer; README, "Video")
+        self.blender = PixelBlender(motion=True, flow_preset="medium")
+        self._stats: NormStats | None = None
+        self._since_key = 0
+        self.key_frames = self.frames = 0
+        self.stylized_share = 0.0  # of the pixels of all frames, what went through the network
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """The stylization of input frame ``x`` (3xHxW in [0, 1]), the frames before it given in order."""
+        self.frames += 1
+        past = self.blender.past(x)
+        if past is not None and self._stats is not None and self._since_key + 1 < self.interval:
+            py, d = past
+            # what came into view, and regions (not specks: an opening by 3x3 drops lines 1-2 px wide, where
+            # the flow misses a whisker's fine detail) whose moved input does not match
+            stale = (d > self.stale).float()[None]
+            stale = F.max_pool2d(-F.max_pool2d(-stale, 3, 1, 1), 3, 1, 1)[0] > 0
+            stale |= torch.isinf(d)
+            boxes = self._boxes(stale)
+            h, w = x.shape[1:]
+            area = sum((b - t) * (r - l) for t, b, l, r in boxes)
+            if area <= self.full * h * w:
+                self._since_key += 1
+                self.stylized_share += area / (h * w)
+                return self.blender.remember(x, self._patched(x, py, stale, boxes))
+        y, self._stats = self.stylizer.stylize_recording(x[None])
+        self._since_key, self.key_frames, self.stylized_share = 0, self.key_frames + 1, self.stylized_share + 1
+        return self.blender.blend(x, y[0], past)
+
+    def _patched(self, x: torch.Tensor, py: torch.Tensor, stale: torch.Tensor,
+                 boxes: list[tuple[int, int, int, int]]) -> torch.Tensor:
+        """The moved past ``py`` with its ``stale`` pixels (and a feathered rim) taken from crops of ``x``
+        stylized with the key frame's statistics."""
+        if not boxes:
+            return py
+        y = py.clone()
+        k = 9  # feathering: dilated by 4 px, then a 9 px ramp
+        mask = F.max_pool2d(stale.float()[None], k, 1, k // 2)
+        mask = F.avg_pool2d(mask, k, 1, k // 2, count_include_pad=False)[0]
+        for t, b, l, r in boxes:
+            crop = self.stylizer.stylize_tensor(x[None, :, t:b, l:r], norm_stats=self._stats)[0]
+            m = mask[:, t:b, l:r]
+            y[:, t:b, l:r] += m * (crop - y[:, t:b, l:r])
+        return y
+
+    def _boxes(self, stale: torch.Tensor) -> list[tuple[int, int, int, int]]:
+        """(top, bottom, left, right) of crops covering the ``stale`` pixels (1xHxW) with ``margin`` around
+        them, starting on the network's stride (multiples of 4), merged where they overlap. A crop's
+        output differs from the whole frame's near its edges only (the network pads there): measured on
+        ``starry_night``, 4-8 grey levels at the edge, under 0.3 from 16 px in, where the feathered
+        patch ends at a margin of 24."""
+        import cv2
+
+        h, w = stale.shape[1:]
+        c = self.cell
+        cells = F.max_pool2d(stale.float()[None], c, c, ceil_mode=True)[0, 0]
+        if not bool(cells.any()):
+            return []
+        n, _, boxes, _ = cv2.connectedComponentsWithStats(cells.numpy().astype(np.uint8), connectivity=8)
+        found = []
+        for left, top, bw, bh, _ in boxes[1:n]:
+            t, l = max(0, top * c - self.margin) // 4 * 4, max(0, left * c - self.margin) // 4 * 4
+            found.append((t, min(h, (top + bh) * c + self.margin), l, min(w, (left + bw) * c + self.margin)))
+        merged = True
+        while merged:  # overlapping crops would stylize the same pixels twice: one crop around both
+            merged = False
+            for i in range(len(found)):
+                for j in range(i + 1, len(found)):
+                    a, b = found[i], found[j]
+                    if a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]:
+                        found[i] = (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
+                        del found[j]
+                        merged = True
+                        break
+                if merged:
+                    break
+        return found
 
 
 class NormSmoother:
@@ -203,24 +322,32 @@ def output_size(width: int, height: int, max_size: int | None) -> tuple[int, int
 
 def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: Stylizer, *, max_size: int | None = 1024,
                   strength: float = 1.0, preserve_color: bool = False, stabilize: str = "flow",
-                  batch_size: int = 4, crf: int = 18, on_frames: Callable[[int], None] | None = None) -> VideoReport:
+                  batch_size: int = 4, crf: int = 18, keyframe_interval: int = 1,
+                  on_frames: Callable[[int], None] | None = None) -> VideoReport:
     """Stylize the clip ``src`` into ``dst`` (H.264 in MP4/MKV/MOV; the input's frame rate and timing,
     its audio stream copied unchanged, or re-encoded to AAC where the container cannot hold it).
 
     ``stabilize``: ``flow`` (each output blended with the previous one moved along the optical flow, where
     the input matches it: the default), ``blend`` (the same without motion), ``stats`` (instance-norm
     statistics smoothed over the frames of a shot), ``both`` (stats and flow) or ``none`` (each frame
-    on its own). ``on_frames(n)`` is called after every batch of ``n`` frames (progress).
+    on its own). ``keyframe_interval`` > 1 (with ``flow``): the network runs on every such frame and
+    the frames between are the output moved along the flow, with only what that does not show
+    stylized (:class:`KeyframePropagator`): faster, less flicker, light changes show at key frames
+    only. ``on_frames(n)`` is called after every batch of ``n`` frames (progress).
     Raises ``VideoError`` for a clip that cannot be read, is too large or too long."""
     import av
 
     if stabilize not in STABILIZERS:
         raise ValueError(f"stabilize must be one of {', '.join(STABILIZERS)}, not {stabilize!r}.")
+    if keyframe_interval != 1 and stabilize != "flow":
+        raise ValueError(f"a key-frame interval ({keyframe_interval}) needs the flow stabiliser, not {stabilize!r}.")
     info = probe(src)
     width, height = output_size(info.width, info.height, max_size)
     dst = Path(dst)
     smoother = NormSmoother() if stabilize in ("both", "stats") else None  # (measured: no help with input-skip styles)
     blender = PixelBlender(motion=stabilize in ("flow", "both")) if stabilize in ("flow", "both", "blend") else None
+    if keyframe_interval != 1:
+        blender = KeyframePropagator(stylizer, keyframe_interval)
     t0, done = time.perf_counter(), 0
     try:
         with atomic_path(dst, keep_suffix=True) as tmp, av.open(str(src)) as inp, av.open(str(tmp), "w") as out:
@@ -259,7 +386,8 @@ def stylize_video(src: str | os.PathLike, dst: str | os.PathLike, stylizer: Styl
                 raise VideoError(f"{src}: no frame could be decoded (empty or truncated clip).")
     except av.error.FFmpegError as e:
         raise VideoError(f"{src}: FFmpeg could not decode or encode it ({e}).") from None
-    return VideoReport(dst, done, width, height, info.fps, time.perf_counter() - t0)
+    share = blender.stylized_share / max(blender.frames, 1) if isinstance(blender, KeyframePropagator) else 1.0
+    return VideoReport(dst, done, width, height, info.fps, time.perf_counter() - t0, share)
 
 
 def _audio_stream(out, ain):  # noqa: ANN001, ANN202 - PyAV types
@@ -277,7 +405,7 @@ def _audio_stream(out, ain):  # noqa: ANN001, ANN202 - PyAV types
 
 
 def _stylized(inp, vin, ain, stylizer: Stylizer, width: int, height: int, strength: float, preserve_color: bool,
-              smoother: NormSmoother | None, blender: PixelBlender | None,
+              smoother: NormSmoother | None, blender: PixelBlender | KeyframePropagator | None,
               batch_size: int) -> Iterator:  # noqa: ANN001 - PyAV types
     """Audio packets as they come, and batches of stylized VideoFrames."""
     import av
@@ -302,8 +430,10 @@ def _stylized(inp, vin, ain, stylizer: Stylizer, width: int, height: int, streng
 
 
 def _stylize_batch(frames: list, stylizer: Stylizer, width: int, height: int, strength: float,
-                   preserve_color: bool, smoother: NormSmoother | None, blender: PixelBlender | None) -> list:
-    """Stylized VideoFrames (with the input frames' timestamps) of decoded ``frames``."""
+                   preserve_color: bool, smoother: NormSmoother | None,
+                   blender: PixelBlender | KeyframePropagator | None) -> list:
+    """Stylized VideoFrames (with the input frames' timestamps) of decoded ``frames``; ``blender``: the
+    stabiliser, or the propagator that stylizes them itself."""
     import av
 
     rgb = np.stack([f.reformat(width=width, height=height, format="rgb24").to_ndarray() for f in frames])
@@ -315,9 +445,12 @@ def _stylize_batch(frames: list, stylizer: Stylizer, width: int, height: int, st
         per_frame = [smoother.update(stylizer.norm_stats(small[i:i + 1]), small[i]) for i in range(len(frames))]
         stats = [(torch.cat([p[k][0] for p in per_frame]), torch.cat([p[k][1] for p in per_frame]))
                  for k in range(len(per_frame[0]))]
-    y = stylizer.stylize_tensor(x, norm_stats=stats)
-    if blender is not None:
-        y = torch.stack([blender(x[i], y[i]) for i in range(len(frames))])
+    if isinstance(blender, KeyframePropagator):
+        y = torch.stack([blender(x[i]) for i in range(len(frames))])
+    else:
+        y = stylizer.stylize_tensor(x, norm_stats=stats)
+        if blender is not None:
+            y = torch.stack([blender(x[i], y[i]) for i in range(len(frames))])
     if strength < 1.0 or preserve_color:
         from PIL import Image
 

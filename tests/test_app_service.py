@@ -436,6 +436,9 @@ def test_a_clip_through_the_video_tab_keeps_its_sound_and_respects_the_limits(se
     info = probe(out)
     assert out.parent == service.settings.tmp_dir / "outputs" and out.suffix == ".mp4"
     assert (info.width, info.height, info.frames, info.has_audio) == (64, 42, 10, True)
+    service.settings.video_keyframes = 4  # FASTNST_DEMO_VIDEO_KEYFRAMES: the same clip, from key frames
+    info = probe(service.stylize_video(clip, "alpha", 1.0, False, 64))
+    assert (info.width, info.height, info.frames, info.has_audio) == (64, 42, 10, True)
     service.settings.max_video_s = 0
     with pytest.raises(DemoError, match="clip is 1 s long; this server stylizes clips of up to 0 s"):
         service.stylize_video(str(clip), "alpha")

@@ -134,6 +134,22 @@ def test_losses_decrease_on_a_fixed_batch(photo_dir, style_image, monkeypatch, t
     assert sum(totals[-3:]) / 3 < 0.5 * sum(totals[:3]) / 3
 
 
+def test_turned_batches_come_back_aligned_and_the_network_sees_them_turned():
+    """--turns: the network sees the photo turned by 90-degree steps, and its output is turned back onto
+    the photo (a wrong way back would leave the identity's output rotated against its input)."""
+    from fastnst.train import turned
+
+    x = torch.rand(2, 3, 8, 8)
+    for k in range(4):
+        assert torch.equal(turned(torch.nn.Identity(), x, k), x)
+    horizontal = torch.nn.Conv2d(3, 1, (1, 2), bias=False)  # the difference to the right-hand neighbour
+    horizontal.weight.data = torch.tensor([-1.0, 1.0]).expand(1, 3, 1, 2).clone()
+    stripes = torch.zeros(1, 3, 8, 8)
+    stripes[..., ::2, :] = 1.0  # horizontal stripes: no horizontal difference, all vertical
+    assert turned(horizontal, stripes, 0).abs().sum() == 0
+    assert turned(horizontal, stripes, 1).abs().min() == 3 and turned(horizontal, stripes, 3).abs().min() == 3
+
+
 def test_train_produces_a_loadable_style_folder(photo_dir, style_image, tmp_path):
     out = tmp_path / "style"
     cfg = TrainConfig(style_image=str(style_image), data=str(photo_dir), output_dir=str(out), steps=3, name="painting",

@@ -44,13 +44,18 @@ def test_a_clip_round_trips_through_the_cli_with_its_rate_size_and_audio(clip, s
         pa = [bytes(p) for p in a.demux(sa) if p.size]
         pb = [bytes(p) for p in b.demux(sb) if p.size]
         assert pa == pb
-    # a folder of clips and images: each gets its own output, the clips as .mp4
+    # a folder of clips and images: each gets its own output, the clips as .mp4 (here with key frames)
     folder = tmp_path / "media"
     folder.mkdir()
     (folder / "clip.mp4").write_bytes(clip.read_bytes())
     smooth_image(40, 30).save(folder / "photo.png")
-    assert main(["stylize", str(folder), "--style", str(style), "-o", str(tmp_path / "done")]) == 0
+    assert main(["stylize", str(folder), "--style", str(style), "-o", str(tmp_path / "done"),
+                 "--keyframe-interval", "3"]) == 0
     assert sorted(p.name for p in (tmp_path / "done").iterdir()) == ["clip-vstyle.mp4", "photo-vstyle.png"]
+    assert len(read_frames(tmp_path / "done" / "clip-vstyle.mp4")) == 20
+    assert main(["stylize", str(clip), "--style", str(style), "-o", str(out), "--stabilize", "none",
+                 "--keyframe-interval", "3"]) == 2
+    assert "needs the flow stabiliser" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("make, needle", [
@@ -94,7 +99,8 @@ def test_truncated_audio_only_and_huge_clips_are_refused_clearly(clip, style, tm
 
 
 def _shipped_style_on_clip(tmp_path: Path, modes: tuple[str, ...], **clip) -> dict[str, float]:
-    """Flicker (warping error along the clip's known pan) of starry_night on a clip of the public-domain cat."""
+    """Flicker (warping error along the clip's known pan) of starry_night on a clip of the public-domain cat;
+    a mode ``flow/4``: the flow stabiliser with a key frame every 4 frames."""
     from fastnst.styles import embedded_styles
 
     if "starry_night" not in embedded_styles():
@@ -106,8 +112,13 @@ def _shipped_style_on_clip(tmp_path: Path, modes: tuple[str, ...], **clip) -> di
                     audio=False, **clip)
     stylizer = Stylizer.from_pretrained("starry_night", device="cpu", precision="fp32")
     original = read_frames(src)
-    return {mode: flicker(read_frames(stylize_video(src, tmp_path / f"{mode}.mp4", stylizer, stabilize=mode).path),
-                          original, pan_px=clip["pan_px"]) for mode in modes}
+    measured = {}
+    for mode in modes:
+        stabilize, _, interval = mode.partition("/")
+        r = stylize_video(src, tmp_path / "out.mp4", stylizer, stabilize=stabilize, keyframe_interval=int(interval or 1))
+        measured[mode] = flicker(read_frames(r.path), original, pan_px=clip["pan_px"])
+        measured[f"{mode} network share"] = r.network_share
+    return measured
 
 
 def test_blending_cuts_the_flicker_of_a_still_noisy_shot(tmp_path):
@@ -128,6 +139,61 @@ def test_flow_blending_follows_a_pan_where_plain_blending_cannot(tmp_path):
     assert measured["flow"] <= 0.75 * measured["blend"], measured
 
 
+def test_key_frames_run_the_network_on_a_fraction_of_the_frames_and_flicker_less(tmp_path):
+    """Key frames every 4 frames on the still and the 2 px pan shots: the network sees a quarter of the
+    pixels on the still shot and under half on the pan (key frames, and between them crops around the
+    strip that comes into view), and the flicker stays under a third of the per-frame output's, below
+    the flow stabiliser's."""
+    for clip, share in ((dict(pan_px=0.0, noise=3.0), 0.3), (dict(pan_px=2.0, noise=2.0), 0.5)):
+        measured = _shipped_style_on_clip(tmp_path, ("none", "flow", "flow/4"), **clip)
+        assert measured["flow/4 network share"] <= share, measured
+        assert measured["flow network share"] == 1.0
+        assert measured["flow/4"] <= measured["none"] / 3 and measured["flow/4"] < measured["flow"], measured
+
+
+def test_key_frame_crops_continue_the_key_frame_where_a_square_moved():
+    """Between key frames only what the moved past does not show is stylized, in crops with the key
+    frame's statistics: a square of fur moving 8 px a frame over the cat. Where it left, the output is
+    what ``starry_night`` paints there with those statistics (not a ghost of the square); the square
+    itself is the key frame's square moved along, far closer to the network's output where it is
+    now than the key frame left in place would be."""
+    from fastnst.styles import embedded_styles
+    from fastnst.video import KeyframePropagator
+
+    if "starry_night" not in embedded_styles():
+        pytest.skip("needs the embedded starry_night")
+    from fastnst.images import load_image, pil_to_tensor
+    from fastnst.train import ASSETS
+
+    cat = pil_to_tensor(load_image(ASSETS / "chelsea.jpg").resize((256, 144)))[0]
+    patch = cat[:, 60:92, 110:142].flip(1)
+
+    def frame(i: int) -> torch.Tensor:
+        x = cat.clone()
+        x[:, 48:80, 80 + 8 * i:112 + 8 * i] = patch
+        return x
+
+    stylizer = Stylizer.from_pretrained("starry_night", device="cpu", precision="fp32")
+    propagate = KeyframePropagator(stylizer, interval=4)
+    outs = [propagate(frame(i)) for i in range(4)]
+    assert propagate.key_frames == 1 and propagate.stylized_share < 2  # of 4 frames: the key one and crops
+    key_stats = stylizer.stylize_recording(frame(0)[None])[1]
+    network = stylizer.stylize_tensor(frame(3)[None], norm_stats=key_stats)[0]
+
+    def off(y: torch.Tensor, cols: slice) -> float:
+        return float((y[:, 52:76, cols] - network[:, 52:76, cols]).abs().mean() * 255)
+
+    uncovered, square = slice(98, 104), slice(108, 132)  # where it was a frame ago, where it is
+    assert off(outs[-1], uncovered) < 2 and off(outs[0], uncovered) > 20
+    assert off(outs[-1], square) < 0.6 * off(outs[0], square)
+
+
+def test_a_key_frame_interval_needs_the_flow_stabiliser(clip, style, tmp_path):
+    with pytest.raises(ValueError, match="flow"):
+        stylize_video(clip, tmp_path / "o.mp4", Stylizer.from_pretrained(style, device="cpu"), stabilize="blend",
+                      keyframe_interval=4)
+
+
 def test_the_flicker_measure_follows_the_known_pan(tmp_path):
     """A clip that is exactly a window moving 2 px a frame has no flicker along that motion, and a lot
     without it (what a measure that ignored motion would count)."""
@@ -140,7 +206,7 @@ def test_the_flicker_measure_follows_the_known_pan(tmp_path):
     assert flicker(frames, frames, still=1e9) > 2.0
 
 
-def _square_at(x0: int, width: int = 96) -> torch.Tensor:
+def _square_at(x0: int, width: int = 96) -> torch.Tensor:  # a 48 px high frame, the square at rows 16-32
     img = torch.full((3, 48, width), 0.2)
     img[:, 16:32, x0:x0 + 16] = 0.9
     return img
