@@ -32,7 +32,11 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
 #: Longest clip accepted, in frames (10 minutes at 30 frames/s by default).
 MAX_FRAMES = int(os.environ.get("FASTNST_MAX_VIDEO_FRAMES", 18_000))
 STABILIZERS = ("flow", "blend", "stats", "both", "none")  # "both": stats and flow
-FLOW_PRESETS = ("ultrafast", "fast", "medium")  # OpenCV DIS's: faster, or more precise
+#: OpenCV DIS optical flow settings by name: its preset, and its variational refinement iterations (None: the
+#: preset's). "precise": medium's finer patch search without the refinement, which gained nothing on the
+#: clips of benchmarks/bench_video.py for twice the time.
+FLOW_PRESETS = {"ultrafast": ("ULTRAFAST", None), "fast": ("FAST", None), "medium": ("MEDIUM", None),
+                "precise": ("MEDIUM", 0)}
 #: Side of the downscaled frame the statistics are measured on (cheap next to the full frame).
 STATS_SIDE = 256
 NormStats = list[tuple[torch.Tensor, torch.Tensor]]
@@ -181,7 +185,10 @@ class PixelBlender:
         import cv2
 
         if self._flow is None:
-            self._flow = cv2.DISOpticalFlow_create(getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{self.flow_preset.upper()}"))
+            preset, refinement = FLOW_PRESETS[self.flow_preset]
+            self._flow = cv2.DISOpticalFlow_create(getattr(cv2, f"DISOPTICAL_FLOW_PRESET_{preset}"))
+            if refinement is not None:
+                self._flow.setVariationalRefinementIterations(refinement)
         return self._flow.calc(grey, previous, None)
 
 
@@ -207,9 +214,9 @@ class KeyframePropagator:
             raise ValueError(f"the key-frame interval must be >= 1, not {interval}.")
         self.stylizer, self.interval = stylizer, int(interval)
         self.stale, self.full, self.margin, self.cell = float(stale), float(full), int(margin), int(cell)
-        # the flow moves the picture between key frames: DIS's precise preset (ultrafast's errors of a
-        # tenth of a pixel make the moved strokes shimmer; README, "Video")
-        self.blender = PixelBlender(motion=True, flow_preset="medium")
+        # the flow moves the picture between key frames: precise flow (ultrafast's errors of a tenth of a
+        # pixel make the moved strokes shimmer; README, "Video")
+        self.blender = PixelBlender(motion=True, flow_preset="precise")
         self._stats: NormStats | None = None
         self._since_key = 0
         self.key_frames = self.frames = 0
@@ -220,12 +227,14 @@ class KeyframePropagator:
         self.frames += 1
         past = self.blender.past(x)
         if past is not None and self._stats is not None and self._since_key + 1 < self.interval:
+            import cv2
+
             py, d = past
             # what came into view, and regions (not specks: an opening by 3x3 drops lines 1-2 px wide, where
             # the flow misses a whisker's fine detail) whose moved input does not match
-            stale = (d > self.stale).float()[None]
-            stale = F.max_pool2d(-F.max_pool2d(-stale, 3, 1, 1), 3, 1, 1)[0] > 0
-            stale |= torch.isinf(d)
+            d = d[0].numpy()
+            stale = cv2.morphologyEx((d > self.stale).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+            stale |= np.isinf(d)
             boxes = self._boxes(stale)
             h, w = x.shape[1:]
             area = sum((b - t) * (r - l) for t, b, l, r in boxes)
@@ -237,36 +246,37 @@ class KeyframePropagator:
         self._since_key, self.key_frames, self.stylized_share = 0, self.key_frames + 1, self.stylized_share + 1
         return self.blender.blend(x, y[0], past)
 
-    def _patched(self, x: torch.Tensor, py: torch.Tensor, stale: torch.Tensor,
+    def _patched(self, x: torch.Tensor, py: torch.Tensor, stale: np.ndarray,
                  boxes: list[tuple[int, int, int, int]]) -> torch.Tensor:
-        """The moved past ``py`` with its ``stale`` pixels (and a feathered rim) taken from crops of ``x``
-        stylized with the key frame's statistics."""
+        """The moved past ``py`` with its ``stale`` pixels (HxW, 0/1) and a feathered rim taken from crops of
+        ``x`` stylized with the key frame's statistics."""
+        import cv2
+
         if not boxes:
             return py
         y = py.clone()
-        k = 9  # feathering: dilated by 4 px, then a 9 px ramp
-        mask = F.max_pool2d(stale.float()[None], k, 1, k // 2)
-        mask = F.avg_pool2d(mask, k, 1, k // 2, count_include_pad=False)[0]
+        k = np.ones((9, 9), np.uint8)  # feathering: dilated by 4 px, then a 9 px ramp
         for t, b, l, r in boxes:
             crop = self.stylizer.stylize_tensor(x[None, :, t:b, l:r], norm_stats=self._stats)[0]
-            m = mask[:, t:b, l:r]
-            y[:, t:b, l:r] += m * (crop - y[:, t:b, l:r])
+            m = cv2.blur(cv2.dilate(stale[t:b, l:r], k).astype(np.float32), (9, 9))
+            y[:, t:b, l:r] += torch.from_numpy(m) * (crop - y[:, t:b, l:r])
         return y
 
-    def _boxes(self, stale: torch.Tensor) -> list[tuple[int, int, int, int]]:
-        """(top, bottom, left, right) of crops covering the ``stale`` pixels (1xHxW) with ``margin`` around
+    def _boxes(self, stale: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """(top, bottom, left, right) of crops covering the ``stale`` pixels (HxW, 0/1) with ``margin`` around
         them, starting on the network's stride (multiples of 4), merged where they overlap. A crop's
         output differs from the whole frame's near its edges only (the network pads there): measured on
         ``starry_night``, 4-8 grey levels at the edge, under 0.3 from 16 px in, where the feathered
         patch ends at a margin of 24."""
         import cv2
 
-        h, w = stale.shape[1:]
+        h, w = stale.shape
         c = self.cell
-        cells = F.max_pool2d(stale.float()[None], c, c, ceil_mode=True)[0, 0]
-        if not bool(cells.any()):
+        padded = np.pad(stale, ((0, -h % c), (0, -w % c)))
+        cells = padded.reshape(padded.shape[0] // c, c, padded.shape[1] // c, c).max(axis=(1, 3))
+        if not cells.any():
             return []
-        n, _, boxes, _ = cv2.connectedComponentsWithStats(cells.numpy().astype(np.uint8), connectivity=8)
+        n, _, boxes, _ = cv2.connectedComponentsWithStats(cells, connectivity=8)
         found = []
         for left, top, bw, bh, _ in boxes[1:n]:
             t, l = max(0, top * c - self.margin) // 4 * 4, max(0, left * c - self.margin) // 4 * 4
