@@ -151,6 +151,22 @@ def tiling():
     return net, x, whole, tiled_stylizer, tiled_stylizer.stylize_tensor(x)
 
 
+def test_stylize_recording_gives_the_plain_output_and_each_layers_statistics():
+    """One image: the output is stylize_tensor's, and the statistics (taken from batch norm's own pass)
+    are those measured directly (the var_mean path of a batch of two), so replaying them reproduces it."""
+    torch.manual_seed(1)
+    net = TransformerNet(channels=8, num_residual=2, input_skip=True, centred_skip=True).eval()
+    st = Stylizer(net, device="cpu", precision="fp32")
+    x = pil_to_tensor(smooth_image(70, 50, seed=2))
+    y, stats = st.stylize_recording(x)
+    assert float((y - st.stylize_tensor(x)).abs().max()) < 1e-5
+    reference = st.norm_stats(torch.cat([x, x.flip(-1)]))  # a batch of two: measured with var_mean
+    assert len(stats) == len(reference) == len(net.recorded_layers())
+    for (m, v), (rm, rv) in zip(stats, reference):
+        assert torch.allclose(m, rm[:1], atol=1e-5) and torch.allclose(v, rv[:1], rtol=1e-3, atol=1e-6)
+    assert float((st.stylize_tensor(x, norm_stats=stats) - y).abs().max()) < 1e-4
+
+
 def test_spans_cover_the_image_on_the_networks_grid():
     for length, side, overlap in [(641, 320, 80), (1003, 512, 128), (321, 320, 80), (1000, 256, 50), (64, 64, 16)]:
         spans = _spans(length, side, overlap)
