@@ -230,11 +230,11 @@ class KeyframePropagator:
             import cv2
 
             py, d = past
-            # what came into view, and regions (not specks: an opening by 3x3 drops lines 1-2 px wide, where
-            # the flow misses a whisker's fine detail) whose moved input does not match
+            # regions whose past input does not match (what came into view, around a moving object, where the
+            # flow is wrong), not specks: an opening by 3x3 drops lines 1-2 px wide, where the flow misses a
+            # whisker's fine detail
             d = d[0].numpy()
             stale = cv2.morphologyEx((d > self.stale).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-            stale |= np.isinf(d)
             boxes = self._boxes(stale)
             h, w = x.shape[1:]
             area = sum((b - t) * (r - l) for t, b, l, r in boxes)
