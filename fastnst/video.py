@@ -125,6 +125,7 @@ class PixelBlender:
         self._y: torch.Tensor | None = None
         self._grey: np.ndarray | None = None  # the previous input as the flow estimator takes it
         self._grey_now: np.ndarray | None = None  # this one's, between past() and remember()
+        self.flow: np.ndarray | None = None  # with motion, the last flow estimated (flow_to_previous)
         self._pixels: torch.Tensor | None = None  # 1xHxWx2 pixel coordinates (x, y) of the frame size
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -172,7 +173,8 @@ class PixelBlender:
             gy, gx = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
                                     indexing="ij")
             self._pixels = torch.stack([gx, gy], -1)[None]
-        flow = torch.from_numpy(self.flow_to_previous(grey, self._grey))[None]
+        self.flow = self.flow_to_previous(grey, self._grey)
+        flow = torch.from_numpy(self.flow)[None]
         scale = torch.tensor([2 / max(w - 1, 1), 2 / max(h - 1, 1)])
         grid = (self._pixels + flow) * scale - 1  # grid_sample's coordinates, -1..1
         stack = torch.cat([self._x.float(), self._y.float(), torch.ones_like(x[:1], dtype=torch.float32)])[None]
@@ -204,16 +206,19 @@ class KeyframePropagator:
     about ``interval`` times less often. Only what the moved past does not show (what came into
     view, around a moving object, where the flow is wrong: a local input change over ``stale``) is
     stylized in between, in crops normalised with the key frame's instance-norm statistics so that
-    they continue it; a frame with more than ``full`` of it stale becomes a key frame. Key frames are
+    they continue it. So is where the flow changes by more than ``stretch`` pixels a pixel: behind a
+    moving object the flow drags the past over what it uncovers, which a smooth input hides but the
+    stylized texture shows as streaks; a frame with more than ``full`` of it stale becomes a key frame. Key frames are
     blended with the moved past as by the ``flow`` stabiliser. The cost: a change of light (no
     motion) reaches the output only at the next key frame."""
 
-    def __init__(self, stylizer: Stylizer, interval: int = 4, *, stale: float = 0.05, full: float = 0.5,
-                 margin: int = 24, cell: int = 8) -> None:
+    def __init__(self, stylizer: Stylizer, interval: int = 4, *, stale: float = 0.05, stretch: float = 0.25,
+                 full: float = 0.5, margin: int = 24, cell: int = 8) -> None:
         if interval < 1:
             raise ValueError(f"the key-frame interval must be >= 1, not {interval}.")
         self.stylizer, self.interval = stylizer, int(interval)
-        self.stale, self.full, self.margin, self.cell = float(stale), float(full), int(margin), int(cell)
+        self.stale, self.stretch = float(stale), float(stretch)
+        self.full, self.margin, self.cell = float(full), int(margin), int(cell)
         # the flow moves the picture between key frames: precise flow (ultrafast's errors of a tenth of a
         # pixel make the moved strokes shimmer; README, "Video")
         self.blender = PixelBlender(motion=True, flow_preset="precise")
@@ -235,6 +240,7 @@ class KeyframePropagator:
             # whisker's fine detail
             d = d[0].numpy()
             stale = cv2.morphologyEx((d > self.stale).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+            stale |= _stretched(self.blender.flow, self.stretch)
             boxes = self._boxes(stale)
             h, w = x.shape[1:]
             area = sum((b - t) * (r - l) for t, b, l, r in boxes)
@@ -295,6 +301,14 @@ class KeyframePropagator:
                 if merged:
                     break
         return found
+
+
+def _stretched(flow: np.ndarray, limit: float) -> np.ndarray:
+    """HxW uint8: 1 where the flow (HxWx2) changes by more than ``limit`` pixels from one pixel to the next."""
+    change = np.zeros(flow.shape[:2], np.float32)
+    change[:, 1:] = np.abs(np.diff(flow, axis=1)).max(-1)
+    change[1:, :] = np.maximum(change[1:, :], np.abs(np.diff(flow, axis=0)).max(-1))
+    return (change > limit).astype(np.uint8)
 
 
 class NormSmoother:

@@ -188,6 +188,24 @@ def test_key_frame_crops_continue_the_key_frame_where_a_square_moved():
     assert off(outs[-1], square) < 0.6 * off(outs[0], square)
 
 
+def test_a_flow_that_tears_is_marked_stale_and_a_pan_or_a_zoom_is_not():
+    """Behind a moving object the flow jumps from the object's motion to the background's: the past moved
+    along it would be stretched over what was uncovered (streaks on a smooth input), so it is stylized
+    anew; a pan (uniform flow) or a slow zoom (a flow growing 0.02 px a pixel) moves the past as it is."""
+    from fastnst.video import _stretched
+
+    h, w = 40, 60
+    pan = np.full((h, w, 2), (2.0, 0.0), np.float32)
+    assert not _stretched(pan, 0.25).any()
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    zoom = np.stack([0.02 * (xx - w / 2), 0.02 * (yy - h / 2)], -1)
+    assert not _stretched(zoom, 0.25).any()
+    torn = pan.copy()
+    torn[10:30, 20:35] = (8.0, 0.0)  # an object moving 6 px a frame faster than the pan
+    marked = _stretched(torn, 0.25)
+    assert marked[15, 20] and marked[15, 35] and marked[10, 25] and not marked[20, 27] and not marked[2, 2]
+
+
 def test_a_key_frame_interval_needs_the_flow_stabiliser(clip, style, tmp_path):
     with pytest.raises(ValueError, match="flow"):
         stylize_video(clip, tmp_path / "o.mp4", Stylizer.from_pretrained(style, device="cpu"), stabilize="blend",
