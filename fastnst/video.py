@@ -162,8 +162,10 @@ class PixelBlender:
 
     def _change(self, x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:
         """1xHxW: the local mean absolute difference between ``x`` and ``past``."""
-        d = (x - past).abs().mean(0, keepdim=True)[None]
-        return F.avg_pool2d(d, self.blur, 1, self.blur // 2, count_include_pad=False)[0]
+        import cv2  # its box filter: several times faster than avg_pool2d on one channel
+
+        d = (x - past).abs().mean(0).float().numpy()
+        return torch.from_numpy(cv2.blur(d, (self.blur, self.blur), borderType=cv2.BORDER_REFLECT))[None]
 
     def _previous_on(self, x: torch.Tensor, grey: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The previous input and output warped onto frame ``x`` (``grey``: its grey copy) along the flow,
@@ -307,10 +309,13 @@ def _stretched(flow: np.ndarray, limit: float, span: int = 4) -> np.ndarray:
     """HxW uint8: 1 where the flow (HxWx2) changes by more than ``limit`` pixels within ``span`` pixels
     (measured on 480p clips: DIS's noise on a still shot stays under 1 px within 4 at the 99.9th
     percentile; a 6 px/frame object's edge reaches 3.6-5.5)."""
-    change = np.zeros(flow.shape[:2], np.float32)
-    change[:, span:] = np.abs(flow[:, span:] - flow[:, :-span]).max(-1)
-    change[span:, :] = np.maximum(change[span:, :], np.abs(flow[span:] - flow[:-span]).max(-1))
-    return (change > limit).astype(np.uint8)
+    import cv2
+
+    torn = np.zeros(flow.shape[:2], bool)
+    for c in cv2.split(flow):  # per component, with OpenCV's vector code (numpy's took 10x longer)
+        torn[:, span:] |= cv2.absdiff(c[:, span:], c[:, :-span]) > limit
+        torn[span:] |= cv2.absdiff(c[span:], c[:-span]) > limit
+    return torn.view(np.uint8)
 
 
 class NormSmoother:
