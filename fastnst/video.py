@@ -110,9 +110,10 @@ class PixelBlender:
     falls to zero, so moving objects do not ghost.
 
     With ``motion`` the previous frame (input and output) is first warped onto this one along the
-    optical flow between the inputs (OpenCV's DIS, a few ms a frame with ``flow_preset`` ultrafast), so
-    a pan or a moving object is blended with where it was; where the flow is wrong the warped input does not match, ``d`` is
-    large and nothing is blended, and pixels that came into view are never blended."""
+    optical flow between the inputs (OpenCV's DIS, a few ms a frame with ``flow_preset`` ultrafast),
+    so a pan or a moving object is blended with where it was; where the flow is wrong the warped input
+    does not match, ``d`` is large and nothing is blended, and pixels that came into view are never
+    blended."""
 
     def __init__(self, strength: float = 0.8, still: float = 0.03, blur: int = 5, motion: bool = False,
                  flow_preset: str = "ultrafast") -> None:
@@ -135,7 +136,7 @@ class PixelBlender:
     def past(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The previous output as seen from input frame ``x`` (moved along the flow where that matches
         better, with ``motion``) and, per pixel (1xHxW), the local change between ``x`` and the previous
-        input seen the same way (``inf`` where it was out of view); None at the first frame."""
+        input seen the same way; None at the first frame (or after a change of size)."""
         self._grey_now = _grey(x) if self.motion else None
         if self._x is None or self._x.shape != x.shape:
             return None
@@ -210,9 +211,9 @@ class KeyframePropagator:
     stylized in between, in crops normalised with the key frame's instance-norm statistics so that
     they continue it. So is where the flow changes by more than ``stretch`` pixels within 4: behind a
     moving object the flow drags the past over what it uncovers, which a smooth input hides but the
-    stylized texture shows as streaks; a frame with more than ``full`` of it stale becomes a key frame. Key frames are
-    blended with the moved past as by the ``flow`` stabiliser. The cost: a change of light (no
-    motion) reaches the output only at the next key frame."""
+    stylized texture shows as streaks. A frame with more than ``full`` of it stale becomes a key
+    frame. Key frames are blended with the moved past as by the ``flow`` stabiliser. The cost: a
+    change of light (no motion) reaches the output only at the next key frame."""
 
     def __init__(self, stylizer: Stylizer, interval: int = 4, *, stale: float = 0.05, stretch: float = 1.5,
                  full: float = 0.5, margin: int = 24, cell: int = 8) -> None:
