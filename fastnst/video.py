@@ -121,7 +121,7 @@ class PixelBlender:
             raise ValueError(f"flow_preset must be one of {', '.join(FLOW_PRESETS)}, not {flow_preset!r}.")
         self.strength, self.still, self.blur = float(strength), float(still), int(blur)
         self.motion, self.flow_preset = bool(motion), flow_preset
-        self._flow = None  # created on first use: OpenCV is imported only for motion-compensated blending
+        self._flow = None  # the DIS flow estimator, created on first use (with motion)
         self._x: torch.Tensor | None = None
         self._y: torch.Tensor | None = None
         self._grey: np.ndarray | None = None  # the previous input as the flow estimator takes it
