@@ -120,7 +120,8 @@ class TrainConfig(ObjectiveSettings, DataSettings):
                           "network with conditional instance norm, each exported as its own style folder")
     only: tuple[str, ...] = setting((), "with --styles: train only these names of the list")
     init_from: str = setting("", "warm start: a style (folder, embedded name, Hub id) or a folder of style folders "
-                             "(each style from its namesake)", "warm-started from")
+                             "(each style from its namesake); a narrower style is widened to --channels, "
+                             "computing the same function", "warm-started from")
     output_dir: str = setting("styles/my-style", "where the style folder (and checkpoints, samples, logs) go")
     # the style's metadata (config.json's "style" block and the model card)
     name: str = setting("", "short name of the style (default: the style image's file name)")
@@ -147,6 +148,9 @@ class TrainConfig(ObjectiveSettings, DataSettings):
                                "learning-rate schedule", ("constant", "cosine"))
     lr_final_ratio: float = setting(0.1, "final / initial learning rate of the cosine schedule",
                                     "final learning rate / initial")
+    lr_warmup: int = setting(0, "steps N over which the learning rate ramps up from lr / N: Adam's first steps "
+                             "move every weight by about lr whatever its gradient, which knocks a warm-started "
+                             "network (above all a widened one) off what it had learnt", "learning-rate warm-up (steps)")
     style_warmup: int = setting(0, "steps over which the style weight ramps up from 0", "style warm-up (steps)")
     batch_size: int = setting(4, "photos per step (per process)", "batch size")
     turns: bool = setting(False, "turn each batch by a multiple of 90 degrees before the network and its output back "
@@ -176,8 +180,7 @@ class TrainConfig(ObjectiveSettings, DataSettings):
             found.append("--lr must be > 0")
         if not 0 < self.lr_final_ratio <= 1:
             found.append("--lr-final-ratio must be in (0, 1]")
-        if self.style_warmup < 0:
-            found.append("--style-warmup must be >= 0")
+        found += [f"--{n.replace('_', '-')} must be >= 0" for n in ("lr_warmup", "style_warmup") if getattr(self, n) < 0]
         found += [f"--{n.replace('_', '-')} needs --input-skip" for n in ("centred_skip", "skip_gain")
                   if getattr(self, n) and not self.input_skip]
         return found + _choice_problems(self, TrainConfig, skip=ObjectiveSettings)

@@ -116,11 +116,13 @@ def turned(net: torch.nn.Module, x: torch.Tensor, turns: int, *args: Any) -> tor
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """The learning rate at ``step`` (0-based): constant, or a cosine decay to ``lr_final_ratio * lr``."""
+    """The learning rate at ``step`` (0-based): constant, or a cosine decay to ``lr_final_ratio * lr``; over the
+    first ``lr_warmup`` steps it rises linearly to that."""
+    ramp = min(1.0, (step + 1) / cfg.lr_warmup) if cfg.lr_warmup else 1.0
     if cfg.lr_schedule == "constant" or cfg.steps <= 1:
-        return cfg.lr
+        return cfg.lr * ramp
     progress = min(1.0, step / (cfg.steps - 1))
-    return cfg.lr * (cfg.lr_final_ratio + (1 - cfg.lr_final_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return ramp * cfg.lr * (cfg.lr_final_ratio + (1 - cfg.lr_final_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def style_ramp(cfg: TrainConfig, step: int) -> float:

@@ -72,8 +72,8 @@ def test_from_styles_rebuilds_the_joint_network():
     assert torch.allclose(rebuilt(x, 0), joint(x, 1), atol=1e-5)
     assert torch.allclose(rebuilt(x, 1), joint(x, 1), atol=1e-5)  # a new style starts from the first given
     assert torch.allclose(rebuilt(x, 2), joint(x, 0), atol=1e-5)
-    with pytest.raises(TrainingError, match="channels=8"):
-        MultiStyleNet.from_styles([exported[0]], like=TransformerNet(channels=8, num_residual=1))
+    with pytest.raises(TrainingError, match="channels=6"):
+        MultiStyleNet.from_styles([exported[0]], like=TransformerNet(channels=6, num_residual=1))
 
 
 def test_held_out_photos_are_never_streamed(photo_dir, tmp_path):
@@ -138,10 +138,14 @@ def test_single_style_warm_start_and_bad_inputs(photo_dir, styles_json, tmp_path
     x = torch.rand(1, 3, 16, 16)
     a, b = (TransformerNet.from_pretrained(p).eval()(x) for p in (first, second))
     assert torch.allclose(a, b, atol=1e-4)
-    wide = dict(TINY, channels=8)
+    with pytest.warns(UserWarning):  # twice the width: starts widened, nearly the same function
+        train(TrainConfig(style_image=style, data=str(photo_dir), output_dir=str(tmp_path / "w"), steps=1,
+                          init_from=str(first), **dict(TINY, channels=8, lr=1e-12)))
+    wide = TransformerNet.from_pretrained(tmp_path / "w")
+    assert wide.channels == 8 and (wide.eval()(x) - a).abs().mean() < 0.03
     with pytest.raises(TrainingError, match="channels=4"), pytest.warns(UserWarning):
         train(TrainConfig(style_image=style, data=str(photo_dir), output_dir=str(tmp_path / "x"), steps=1,
-                          init_from=str(first), **wide))
+                          init_from=str(first), **dict(TINY, channels=6)))
     bad = tmp_path / "bad.json"
     bad.write_text('{"image": "x.jpg"}')
     with pytest.raises(TrainingError, match="JSON list"):

@@ -363,6 +363,10 @@ def test_cosine_learning_rate_schedule():
     assert learning_rate(cfg, 50) == pytest.approx(0.55e-3)
     assert learning_rate(cfg, 100) == pytest.approx(1e-4)
     assert learning_rate(dataclasses.replace(cfg, lr_schedule="constant"), 100) == 1e-3
+    warm = dataclasses.replace(cfg, lr_warmup=10)
+    assert learning_rate(warm, 0) == pytest.approx(1e-4) and learning_rate(warm, 4) == pytest.approx(5e-4 * 0.999, rel=1e-2)
+    assert learning_rate(warm, 9) == learning_rate(cfg, 9) and learning_rate(warm, 50) == learning_rate(cfg, 50)
+    assert any("lr-warmup" in p for p in dataclasses.replace(cfg, lr_warmup=-1).problems())
     assert any("lr-schedule" in p for p in dataclasses.replace(cfg, lr_schedule="step").problems())
 
 
