@@ -120,9 +120,11 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     first ``lr_warmup`` steps it rises linearly to that."""
     ramp = min(1.0, (step + 1) / cfg.lr_warmup) if cfg.lr_warmup else 1.0
     if cfg.lr_schedule == "constant" or cfg.steps <= 1:
-        return cfg.lr * ramp
-    progress = min(1.0, step / (cfg.steps - 1))
-    return ramp * cfg.lr * (cfg.lr_final_ratio + (1 - cfg.lr_final_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+        decay = 1.0
+    else:
+        progress = min(1.0, step / (cfg.steps - 1))
+        decay = cfg.lr_final_ratio + (1 - cfg.lr_final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return cfg.lr * ramp * decay
 
 
 def style_ramp(cfg: TrainConfig, step: int) -> float:

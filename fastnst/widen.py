@@ -29,16 +29,15 @@ def widened(net: TransformerNet, channels: int, noise: float = 0.02, seed: int =
     gen = torch.Generator().manual_seed(seed)
     state = {}
     for key, new in wide.state_dict().items():
-        w = old[key].float()
-        if w.shape == new.shape:  # the skip's gain, and anything of fixed width
-            state[key] = w
+        src = old[key].float()
+        if src.shape == new.shape:  # the skip's gain, and anything of fixed width
+            state[key] = src
             continue
-        out_map = torch.arange(new.shape[0]) % w.shape[0]
-        w = w[out_map]
+        w = src[torch.arange(new.shape[0]) % src.shape[0]]  # output channel j: a copy of j mod width
         if w.dim() == 4:  # a convolution: its inputs are copies too; the copies share the original's weight
-            copies = new.shape[1] // old[key].shape[1]
-            w = w[:, torch.arange(new.shape[1]) % old[key].shape[1]] / copies
-            fresh = torch.arange(new.shape[0]) >= old[key].shape[0]
+            copies = new.shape[1] // src.shape[1]
+            w = w[:, torch.arange(new.shape[1]) % src.shape[1]] / copies
+            fresh = torch.arange(new.shape[0]) >= src.shape[0]
             w[fresh] += noise * w.std() * torch.randn(w[fresh].shape, generator=gen)
         state[key] = w
     wide.load_state_dict(state)
