@@ -20,11 +20,11 @@ import time
 from typing import Any
 
 import numpy as np
-from common import REPO, describe, machine, report, write_json
+from common import REPO, describe, machine, parse_sizes, report, write_json
 
 import torch  # noqa: E402
 
-from demo.service import LIVE_SIZES, FpsMeter, Settings, StyleService  # noqa: E402
+from demo.service import LIVE_SIZES, Settings, StyleService  # noqa: E402
 from fastnst.images import load_image  # noqa: E402
 
 GOAL_FPS = 5.0  # the issue's floor for the live webcam at its automatic size
@@ -43,9 +43,9 @@ def webcam_frames(count: int, width: int, height: int, seed: int = 0) -> list[np
 
 
 def stream(service: StyleService, style: str, frames: list[np.ndarray], settle: int, size: Any = "auto") -> dict[str, Any]:
-    """Frames through ``stylize_frame`` as the UI sends them; figures over the frames after ``settle``."""
-    start = 256 if service.device.type == "cpu" else LIVE_SIZES[1]
-    meter = FpsMeter(size=start)
+    """Frames through ``stylize_frame`` as the UI sends them (its meter, its start size); figures over the
+    frames after ``settle``: the working size (median, smallest), ms a frame (median) and frames/s."""
+    meter = service.live_meter()
     times, sizes = [], []
     for i, frame in enumerate(frames):
         t0 = time.perf_counter()
@@ -53,8 +53,7 @@ def stream(service: StyleService, style: str, frames: list[np.ndarray], settle: 
         if i >= settle:
             times.append(time.perf_counter() - t0)
             sizes.append(max(out.size))
-    ms = statistics.median(times) * 1000
-    return {"size_px": int(statistics.median(sizes)), "smallest_px": min(sizes), "ms_per_frame": ms,
+    return {"px": int(statistics.median(sizes)), "min_px": min(sizes), "ms": statistics.median(times) * 1000,
             "fps": len(times) / sum(times)}
 
 
@@ -71,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    w, h = (int(v) for v in args.frame.lower().split("x"))
+    (h, w), = parse_sizes(args.frame)
     info = machine()
     service = StyleService(Settings.from_env())
     keys = [k for k in args.styles.split(",") if k] or service.keys()
@@ -80,18 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     for key in keys:
         arch = service.stylizer(key).model.architecture
         row = {"style": key, "width": arch["channels"], "decoder": arch.get("upsample", "nearest")}
-        auto = stream(service, key, frames, args.settle)
-        row.update({"auto_px": auto["size_px"], "auto_min_px": auto["smallest_px"], "auto_ms": auto["ms_per_frame"],
-                    "auto_fps": auto["fps"]})
+        row.update({f"auto_{k}": v for k, v in stream(service, key, frames, args.settle).items()})
         if args.fixed:
             fixed = stream(service, key, frames[: args.settle // 2 + args.frames], args.settle // 2, size=str(args.fixed))
-            row.update({"fixed_ms": fixed["ms_per_frame"], "fixed_fps": fixed["fps"]})
+            row.update({f"fixed_{k}": v for k, v in fixed.items()})
         rows.append(row)
         print(f"{key}: {row}", file=sys.stderr)
-    base = min((r for r in rows if args.fixed), key=lambda r: r["fixed_ms"], default=None)
-    for r in rows:
-        if base is not None:
-            r["fixed_vs_fastest"] = r["fixed_ms"] / base["fixed_ms"]
+    if args.fixed:
+        fastest = min(r["fixed_ms"] for r in rows)
+        for r in rows:
+            r["fixed_vs_fastest"] = r["fixed_ms"] / fastest
     columns = [("style", "style"), ("width", "width"), ("decoder", "upsampling"), ("auto_px", "auto size px"),
                ("auto_min_px", "smallest px"), ("auto_ms", "ms/frame"), ("auto_fps", "frames/s")]
     if args.fixed:

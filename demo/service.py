@@ -725,6 +725,10 @@ class StyleService:
                       keyframe_interval=self.settings.video_keyframes)
         return out
 
+    def live_meter(self) -> FpsMeter:
+        """A fresh meter for one live stream: it starts small on a CPU, at the largest live size on a GPU."""
+        return FpsMeter(size=256 if self.device.type == "cpu" else LIVE_SIZES[1])
+
     def stylize_frame(self, frame: Any, style: str, strength: Any, preserve_color: bool,
                       meter: FpsMeter, size: Any = "auto") -> Image.Image:
         """One webcam frame at the live working size; updates ``meter`` (fps, adaptive size)."""

@@ -22,7 +22,7 @@ from PIL import Image
 from fastnst.errors import FastNSTError
 from fastnst.images import MAX_FILE_BYTES
 
-from .service import LIVE_SIZES, EXAMPLES_DIR, FpsMeter, StyleService, example_images
+from .service import EXAMPLES_DIR, FpsMeter, StyleService, example_images
 
 log = logging.getLogger("fastnst.demo")
 
@@ -252,7 +252,7 @@ def _wire(demo: gr.Blocks, service: StyleService, status: gr.Markdown, picker: S
                  m: FpsMeter | None):
         if frame is None:
             return gr.Image(), "waiting for the camera…", m
-        m = m or FpsMeter(size=256 if service.device.type == "cpu" else LIVE_SIZES[1])
+        m = m or service.live_meter()
         out = service.stylize_frame(frame, style, strength, preserve_color, m, working)
         return out, f"**{m.fps:.1f} fps** · {out.width}×{out.height} px · {service.device.type}", m
 

@@ -147,6 +147,12 @@ def test_fps_meter_and_adaptive_size():
     assert 128 < fast.adapt(hi=512) <= 160      # grows at most 25 % per frame
 
 
+def test_live_meter_starts_small_on_a_cpu_and_is_fresh_per_stream(service):
+    first, second = service.live_meter(), service.live_meter()
+    assert first.size == second.size == 256 and first is not second and first.blender is not second.blender
+    assert first.frames == 0 and first.fps == 0.0
+
+
 def test_image_input_accepts_gradio_payloads_and_refuses_the_rest(tmp_path):
     assert image_input({"path": "/x/y.png", "url": None}) == "/x/y.png"
     buf = io.BytesIO()
