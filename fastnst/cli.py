@@ -352,6 +352,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                         "evaluation.jpg (the side-by-side picture) and a regenerated model card")
     p.add_argument("--style-image", default=None,
                    help="the style image trained with (default: the path in the training command, else style.jpg)")
+    p.add_argument("--content-weight", type=float, default=None,
+                   help="measure against this content weight instead of the training's (a style trained with a "
+                        "raised one, to keep photos recognisable, measured on its painting's shared objective)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps, auto (default cpu)")
     p.add_argument("--loss-network-path", default=None, help="weights file of the loss network (as in training)")
     p.add_argument("--line-search", action="store_true", help="L-BFGS with strong-Wolfe line search (default: none)")
@@ -377,7 +380,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         result = evaluate_style(style_dir, photo_files(args.photos), args.sizes, args.iterations,
                                 style_image=args.style_image, max_photos=args.max_photos, device=args.device, out=out,
                                 loss_network_path=args.loss_network_path, line_search=args.line_search,
-                                resume=args.resume, init=args.init)
+                                resume=args.resume, init=args.init, content_weight=args.content_weight)
         print(f"{result['style']}: style image {result['style_image']} ({result['style_image_source']})")
         print(format_table(result))
         print(f"wrote {out / 'eval.json'}, {out / 'summary.md'}, " + ", ".join(result.get("pictures", [])))
