@@ -251,8 +251,8 @@ def test_median_matched_counts_unmatched_photos_as_more():
     assert median_matched([]) is None
 
 
-def test_resume_after_retraining_measures_only_the_network(eval_style, photos, tmp_path, capsys):
-    """The Gatys runs do not depend on the weights: a retrained style reuses them, and its new loss is reported."""
+def _evaluated_copy(eval_style, photos, tmp_path) -> tuple[Path, Path, list[str], dict]:
+    """A copy of the style evaluated once by the CLI: (style folder, out folder, the CLI's argv, its eval.json)."""
     style = tmp_path / "style"
     shutil.copytree(eval_style, style)
     out = tmp_path / "eval"
@@ -260,6 +260,12 @@ def test_resume_after_retraining_measures_only_the_network(eval_style, photos, t
             "--max-photos", "1"]
     assert cli_main(argv) == 0
     first = json.loads((out / "eval.json").read_text())
+    return style, out, argv, first
+
+
+def test_resume_after_retraining_measures_only_the_network(eval_style, photos, tmp_path, capsys):
+    """The Gatys runs do not depend on the weights: a retrained style reuses them, and its new loss is reported."""
+    style, out, argv, first = _evaluated_copy(eval_style, photos, tmp_path)
     model = TransformerNet.from_pretrained(style)
     with torch.no_grad():
         model.decoder[-1][1].bias.add_(0.3)  # "more training": other weights, another output
@@ -278,13 +284,7 @@ def test_resume_after_retraining_measures_only_the_network(eval_style, photos, t
 def test_content_weight_measures_a_retrained_style_on_its_paintings_objective(eval_style, photos, tmp_path, capsys):
     """A style whose last training raised the content weight is measured, with --content-weight, on the objective its
     painting's Gatys runs optimise (reusing them), and the summary says which weight it was measured at."""
-    style = tmp_path / "style"
-    shutil.copytree(eval_style, style)
-    out = tmp_path / "eval"
-    argv = ["eval", str(style), "--photos", str(photos), "--sizes", "32", "--iterations", "2,3", "--out", str(out),
-            "--max-photos", "1"]
-    assert cli_main(argv) == 0
-    first = json.loads((out / "eval.json").read_text())
+    style, out, argv, first = _evaluated_copy(eval_style, photos, tmp_path)
     trained = first["settings"]["content_weight"]
     config = json.loads((style / "config.json").read_text())
     config["training"]["content_weight"] = 2 * trained
