@@ -7,7 +7,9 @@ Gram matrices, total variation), backward, Adam. Variants, side by side in one r
 * ``plain``: fp32, NCHW, eager (the reference);
 * ``channels_last``: fp32, NHWC;
 * ``bf16`` (CPU with native bf16) / ``fp16`` or ``bf16`` (GPU): autocast, NHWC;
-* ``fast``: the same plus ``torch.compile`` of the network (``fastnst train --compile``).
+* ``fast``: the same plus ``torch.compile`` of the network (``fastnst train --compile``);
+* ``full target pass``: ``low precision``, but the content target (features of the photo, no gradient)
+  from a pass through every loss layer, as before the pass stopped at the content layer (relu2_2).
 
 Printed as images/s and the speed-up over ``plain``; GPU rows when one is present.
 
@@ -43,10 +45,12 @@ class Variant:
     precision: str        # the TrainConfig precision: fp32 | auto (bf16/fp16 where it pays)
     channels_last: bool
     compile: bool = False
+    full_target: bool = False  # content target from a pass through every loss layer (the old way)
 
 
 VARIANTS = (Variant("plain", "fp32", False), Variant("channels_last", "fp32", True),
-            Variant("low precision", "auto", True), Variant("fast", "auto", True, compile=True))
+            Variant("low precision", "auto", True), Variant("fast", "auto", True, compile=True),
+            Variant("full target pass", "auto", True, full_target=True))
 
 
 class Step:
@@ -62,10 +66,12 @@ class Step:
         self.net = torch.compile(self.model) if v.compile else self.model
         self.amp = pick_dtype(device, v.precision, training=True)
         self.device, self.x = device, batch.to(device).contiguous(memory_format=fmt)
+        full_pass = torch.no_grad()(lambda x: loss_net(x)[cfg.content_layer])
+        self.content_target = full_pass if v.full_target else self.objective.content_target
 
     def __call__(self) -> float:
         with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp != torch.float32):
-            loss = self.objective(self.net(self.x), self.x).total
+            loss = self.objective.terms(self.net(self.x), self.content_target(self.x)).total
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

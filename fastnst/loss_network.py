@@ -22,6 +22,7 @@ import sys
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -84,11 +85,19 @@ class LossNetwork(nn.Module):
     def train(self, mode: bool = True) -> "LossNetwork":
         return super().train(False)  # always eval: it is a fixed feature extractor
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """Features at ``layers`` (default: all of this network's); the pass stops at the deepest one asked for,
+        so a content target at relu2_2 costs about a third of a full pass to relu4_3."""
+        layers = self.layers if layers is None else tuple(layers)
+        unknown = set(layers) - set(self.layers)
+        if unknown:
+            raise ValueError(f"layers {sorted(unknown)} are not in this loss network's {', '.join(self.layers)}.")
         h = x * self.scale.to(x.dtype) + self.shift.to(x.dtype)
         out: dict[str, torch.Tensor] = {}
-        wanted = {_RELU_INDEX[name]: name for name in self.layers}
+        wanted = {_RELU_INDEX[name]: name for name in sorted(layers, key=LAYERS.index)}
         for i, layer in enumerate(self.features):
+            if len(out) == len(wanted):
+                break
             h = layer(h)
             if i in wanted:
                 out[wanted[i]] = h

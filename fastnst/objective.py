@@ -80,7 +80,7 @@ class PerceptualObjective:
     @torch.no_grad()
     def content_target(self, content: torch.Tensor) -> torch.Tensor:
         """Features of the content images at the content layer (the target of the content term)."""
-        return self.loss_net(content)[self.content_layer]
+        return self.loss_net(content, layers=(self.content_layer,))[self.content_layer]
 
     def terms(self, output: torch.Tensor, content_target: torch.Tensor) -> LossTerms:
         """The weighted terms for ``output`` given a precomputed :meth:`content_target`."""

@@ -211,3 +211,21 @@ def test_layer_subset_and_bad_arguments():
         LossNetwork("resnet50")
     with pytest.raises(ValueError, match="relu5_3"):
         LossNetwork("vgg16-random", layers=("relu5_3",))
+
+
+def test_a_pass_for_shallow_layers_stops_at_the_deepest_one_asked_for():
+    net = LossNetwork("vgg16-random")
+    ran = []
+    for i, layer in enumerate(net.features):
+        layer.register_forward_hook(lambda m, a, o, i=i: ran.append(i))
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        full = net(x)
+        assert max(ran) == len(net.features) - 1
+        ran.clear()
+        part = net(x, layers=("relu2_2",))
+    assert list(part) == ["relu2_2"] and max(ran) == 8  # nothing past relu2_2 ran
+    torch.testing.assert_close(part["relu2_2"], full["relu2_2"])
+    small = LossNetwork("vgg16-random", layers=("relu1_2", "relu2_2"))
+    with pytest.raises(ValueError, match="relu3_3"):
+        small(x, layers=("relu3_3",))
