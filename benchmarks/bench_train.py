@@ -66,8 +66,8 @@ class Step:
         self.net = torch.compile(self.model) if v.compile else self.model
         self.amp = pick_dtype(device, v.precision, training=True)
         self.device, self.x = device, batch.to(device).contiguous(memory_format=fmt)
-        full_pass = torch.no_grad()(lambda x: loss_net(x)[cfg.content_layer])
-        self.content_target = full_pass if v.full_target else self.objective.content_target
+        self.content_target = (torch.no_grad()(lambda x: loss_net(x)[cfg.content_layer]) if v.full_target
+                               else self.objective.content_target)
 
     def __call__(self) -> float:
         with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp != torch.float32):

@@ -94,7 +94,7 @@ class LossNetwork(nn.Module):
             raise ValueError(f"layers {sorted(unknown)} are not in this loss network's {', '.join(self.layers)}.")
         h = x * self.scale.to(x.dtype) + self.shift.to(x.dtype)
         out: dict[str, torch.Tensor] = {}
-        wanted = {_RELU_INDEX[name]: name for name in sorted(layers, key=LAYERS.index)}
+        wanted = {_RELU_INDEX[name]: name for name in layers}
         for i, layer in enumerate(self.features):
             if len(out) == len(wanted):
                 break

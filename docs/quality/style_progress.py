@@ -3,7 +3,7 @@
 
     python docs/quality/style_progress.py [--legs docs/quality/legs.json] [--out docs/quality]
 
-Reads ``legs.json`` (the legs of sections 4-12 of ``docs/quality/README.md``, transcribed by hand) and
+Reads ``legs.json`` (the legs of sections 4-13 of ``docs/quality/README.md``, transcribed by hand) and
 writes ``<out>/progress_<style>.png`` for every style: the lineage that leads to the shipped network as a
 line (median over the five held-out photos, per-photo values as faint dots, shipped legs as filled
 stars), the measured side branches as hollow markers beside the leg they started from, the goal of 50
