@@ -110,7 +110,8 @@ class ImageStream(torch.utils.data.IterableDataset):
         while True:
             self._current = self.epoch_dataset(self.epoch)
             self._current.state_dict()  # start tracking the position (datasets only does so once asked)
-            if self._resume is not None and self._resume.get("hf") is not None:
+            partial = self._resume is not None and self._resume.get("hf") is not None
+            if partial:  # the rest of a resumed epoch: it may hold no usable image without the data being bad
                 self._current.load_state_dict(self._resume["hf"])
             self._resume = None
             usable = False
@@ -124,7 +125,7 @@ class ImageStream(torch.utils.data.IterableDataset):
                 usable = True
                 self.seen += 1
                 yield {"image": pil_to_tensor(img)[0], "skipped": self.skipped}
-            if not usable:  # an empty or all-bad epoch would otherwise loop forever
+            if not usable and not partial:  # an empty or all-bad epoch would otherwise loop forever
                 raise TrainingError(
                     f"dataset {self.cfg.data!r} gave this worker no usable image in a whole pass "
                     f"({self.skipped} skipped: undecodable or smaller than {self.cfg.min_side} px)."

@@ -82,6 +82,20 @@ def test_all_bad_images_is_an_error_not_a_hang(photo_dir):
         next(iter(stream))
 
 
+def test_resuming_where_only_bad_images_are_left_goes_on_to_the_next_pass(photo_dir):
+    """A resumed epoch's remainder may hold only unusable images (tiny.png sorts after the good ones): that is
+    not an all-bad dataset; the stream goes on to the next pass."""
+    cfg = DataSettings(data=str(photo_dir), image_size=16, min_side=32, shuffle_buffer=1)
+    stream = ImageStream(cfg)
+    take(stream, 10)  # every good image of the first pass
+    state = stream.state_dict()
+    assert state["epoch"] == 0
+    resumed = ImageStream(cfg)
+    resumed.load_state_dict(state)
+    item = next(iter(resumed))
+    assert item["image"].shape == (3, 16, 16) and resumed.epoch == 1
+
+
 def test_missing_column_and_missing_dataset(tmp_path, photo_dir):
     with pytest.raises(TrainingError, match="no column 'pixels'"):
         ImageStream(DataSettings(data=str(photo_dir), image_column="pixels"))
