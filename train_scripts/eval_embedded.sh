@@ -6,7 +6,8 @@
 # Gatys runs are kept in docs/eval/<init>/<style>/eval.json and reused (--resume): after retraining a
 # style, re-running this measures only the networks. One thread per process, JOBS processes at a time.
 # Every painting's objective has content weight 1 (--content-weight 1): a style whose last legs trained at a
-# raised one to keep photos recognisable (great_wave and the_scream: 2, shipwreck: 4) is measured on that objective, as the others are.
+# raised one to keep photos recognisable (its config.json's training.content_weight) is measured on that
+# objective, as the others are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PHOTOS=${PHOTOS:-../shared/data/photos}

@@ -3,12 +3,12 @@
 
     python docs/quality/style_progress.py [--legs docs/quality/legs.json] [--out docs/quality]
 
-Reads ``legs.json`` (the legs of sections 4-13 of ``docs/quality/README.md``, transcribed by hand) and
+Reads ``legs.json`` (the legs of ``docs/quality/README.md``'s sections, transcribed by hand) and
 writes ``<out>/progress_<style>.png`` for every style: the lineage that leads to the shipped network as a
 line (median over the five held-out photos, per-photo values as faint dots, shipped legs as filled
 stars), the measured side branches as hollow markers beside the leg they started from, the goal of 50
 matched iterations as a dashed line, and the held-out loss in a second panel. Why: the README tells each
-style's history in prose and tables spread over nine sections; one picture per style shows where each
+style's history in prose and tables spread over many sections; one picture per style shows where each
 lever helped and how far every style still is from the goal. Needs matplotlib; reads no model.
 """
 
