@@ -32,11 +32,22 @@ def atomic_path(path: str | os.PathLike, *, fsync: bool = False, keep_suffix: bo
 
 
 def folder_bytes(folder: str | os.PathLike) -> int:
-    """Total size of the files under ``folder`` (0 if there is none), links not followed."""
-    folder = Path(folder)
-    if not folder.is_dir():
+    """Total size of the files under ``folder`` (0 if there is none), links not followed. A file or folder
+    that vanishes while it counts (another process's temporary file, as during a download) is skipped."""
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
         return 0
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+    total = 0
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                total += folder_bytes(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def human_size(n: int | None) -> str:

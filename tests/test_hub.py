@@ -365,6 +365,26 @@ def test_sizes_are_measured_without_links_and_written_in_binary_units(tmp_path):
         ["?", "1000 B", "1 kB", "49 kB", "300.0 MB", "20.0 GB"]
 
 
+def test_a_file_vanishing_while_sizes_are_counted_is_skipped(tmp_path, monkeypatch):
+    """A pull watches the cache folder while the download process makes and deletes temporary files."""
+    (tmp_path / "kept.bin").write_bytes(b"x" * 100)
+    (tmp_path / "tmp_dir").mkdir()
+    (tmp_path / "tmp_dir" / "probe").write_bytes(b"y" * 7)
+    (tmp_path / "gone.bin").write_bytes(b"z" * 50)
+    real_scandir = os.scandir
+
+    def listing_then_deleting(path):
+        entries = list(real_scandir(path))  # listed, then the other process removes its files
+        if Path(path) == tmp_path:
+            (tmp_path / "gone.bin").unlink()
+            (tmp_path / "tmp_dir" / "probe").unlink()
+            (tmp_path / "tmp_dir").rmdir()
+        return iter(entries)
+
+    monkeypatch.setattr(os, "scandir", listing_then_deleting)
+    assert folder_bytes(tmp_path) == 100
+
+
 def test_a_server_sending_more_than_it_advertised_is_cut_off(hub, alice, style_dir):
     push_style(style_dir, "alice/liar")
     real = (style_dir / "model.safetensors").stat().st_size
