@@ -157,6 +157,10 @@ class TrainConfig(ObjectiveSettings, DataSettings):
                           "before the loss, so the network has no preferred direction to lay stripes in",
                           "batches turned by 90-degree steps")
     steps: int = setting(40_000, "optimisation steps", "steps")
+    max_minutes: float = setting(0.0, "stop after this many minutes of this run (0: no limit) and save the style "
+                                 "as at that step; a cosine schedule then decays over whichever of the steps and "
+                                 "the minutes runs out first, so a run sized by time still ends annealed",
+                                 "time limit (min)")
     precision: str = setting("auto", "autocast precision (auto: bf16 where supported)", "precision", PRECISIONS)
     channels_last: bool = setting(True, "channels-last memory format")
     compile: bool = setting(False, "torch.compile the network")
@@ -176,6 +180,8 @@ class TrainConfig(ObjectiveSettings, DataSettings):
         found = ObjectiveSettings.problems(self) + DataSettings.problems(self)
         found += [f"--{n.replace('_', '-')} must be >= 1" for n in ("batch_size", "steps", "log_every", "sample_every",
                                                                     "checkpoint_every") if getattr(self, n) < 1]
+        if self.max_minutes < 0:
+            found.append("--max-minutes must be >= 0")
         if self.lr <= 0:
             found.append("--lr must be > 0")
         if not 0 < self.lr_final_ratio <= 1:

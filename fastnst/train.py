@@ -115,14 +115,15 @@ def turned(net: torch.nn.Module, x: torch.Tensor, turns: int, *args: Any) -> tor
     return torch.rot90(net(torch.rot90(x, turns, (2, 3)), *args), -turns, (2, 3))
 
 
-def learning_rate(cfg: TrainConfig, step: int) -> float:
-    """The learning rate at ``step`` (0-based): constant, or a cosine decay to ``lr_final_ratio * lr``; over the
-    first ``lr_warmup`` steps it rises linearly to that."""
+def learning_rate(cfg: TrainConfig, step: int, elapsed_s: float = 0.0) -> float:
+    """The learning rate at ``step`` (0-based), ``elapsed_s`` seconds into this run: constant, or a cosine decay
+    to ``lr_final_ratio * lr`` over the steps or ``--max-minutes``, whichever runs out first; over the first
+    ``lr_warmup`` steps it rises linearly to that."""
     ramp = min(1.0, (step + 1) / cfg.lr_warmup) if cfg.lr_warmup else 1.0
     if cfg.lr_schedule == "constant" or cfg.steps <= 1:
         decay = 1.0
     else:
-        progress = min(1.0, step / (cfg.steps - 1))
+        progress = min(1.0, max(step / (cfg.steps - 1), elapsed_s / (60 * cfg.max_minutes) if cfg.max_minutes else 0))
         decay = cfg.lr_final_ratio + (1 - cfg.lr_final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
     return cfg.lr * ramp * decay
 
@@ -200,7 +201,7 @@ def train(cfg: TrainConfig) -> Path:
                 f"The last good checkpoint is kept in {ckpt_path}. Lower --lr or --style-weight, or use --precision fp32."
             )
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(cfg, step)
+            group["lr"] = learning_rate(cfg, step, time.time() - t0)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -210,9 +211,13 @@ def train(cfg: TrainConfig) -> Path:
         history.append([done, *terms.tolist(), k])
         if progress:
             progress.step(done, history[-1][1:4], model)
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+        out_of_time = out_of_minutes(cfg, t0, device, world)
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time:
             save_checkpoint(cfg, model, optimizer, scaler, loader, history, done, ckpt_path, world, master,
                             wall_before + time.time() - t0)
+        if out_of_time:
+            cfg = dataclasses.replace(cfg, steps=done)  # the card tells the steps trained; --resume goes on
+            break
     wall = wall_before + time.time() - t0
 
     if not master:
@@ -230,6 +235,16 @@ def train(cfg: TrainConfig) -> Path:
         print(push_style(folder, cfg.push_to_hub, private=cfg.private))
     progress.finished(folder, wall)
     return folder
+
+
+def out_of_minutes(cfg: TrainConfig, t0: float, device: torch.device, world: int) -> bool:
+    """Whether ``--max-minutes`` has run out (every rank stops at the same step: rank 0's clock decides)."""
+    if not cfg.max_minutes:
+        return False
+    late = torch.tensor([float(time.time() - t0 >= 60 * cfg.max_minutes)], device=device)
+    if world > 1:
+        dist.broadcast(late, src=0)
+    return bool(late.item())
 
 
 def training_device(cfg: TrainConfig, local_rank: int) -> torch.device:

@@ -384,6 +384,32 @@ def test_cosine_learning_rate_schedule():
     assert any("lr-schedule" in p for p in dataclasses.replace(cfg, lr_schedule="step").problems())
 
 
+def test_cosine_schedule_under_a_time_limit_decays_over_the_minutes():
+    from fastnst.train import learning_rate
+
+    cfg = TrainConfig(lr=1e-3, steps=40_000, lr_schedule="cosine", lr_final_ratio=0.1, max_minutes=10)
+    # the steps are far from done, so the minutes set the progress: half way at 5 minutes, the end at 10
+    assert learning_rate(cfg, 100, elapsed_s=300) == pytest.approx(0.55e-3, rel=1e-3)
+    assert learning_rate(cfg, 100, elapsed_s=600) == pytest.approx(1e-4)
+    assert learning_rate(cfg, 100, elapsed_s=900) == pytest.approx(1e-4)
+    # whichever runs out first: the steps' progress wins when it is further on
+    assert learning_rate(cfg, 39_999, elapsed_s=1) == pytest.approx(1e-4)
+    assert learning_rate(dataclasses.replace(cfg, max_minutes=0), 100, elapsed_s=600) > 0.99e-3
+    assert any("max-minutes" in p for p in dataclasses.replace(cfg, max_minutes=-1).problems())
+
+
+def test_a_run_out_of_minutes_saves_the_style_at_the_step_it_reached(photo_dir, style_image, tmp_path):
+    out = tmp_path / "timed"
+    cfg = TrainConfig(style_image=str(style_image), data=str(photo_dir), output_dir=str(out), steps=100_000,
+                      max_minutes=0.02, **TINY)  # 1.2 s
+    folder = train(cfg)
+    training = json.loads((folder / "config.json").read_text())["training"]
+    assert 1 <= training["steps"] < 100_000, "stopped by the clock, long before its steps"
+    assert training["max_minutes"] == 0.02
+    ckpt = torch.load(folder / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == training["steps"], "the checkpoint is at the last step, so --resume goes on from there"
+
+
 def test_dataloader_workers_crop_differently(tmp_path):
     """Each worker process gets its own crop RNG (a copied one made every worker crop identically)."""
     import io
