@@ -351,7 +351,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                    help="write the result into each (local) style folder: config.json's training.evaluation, "
                         "evaluation.jpg (the side-by-side picture) and a regenerated model card")
     p.add_argument("--style-image", default=None,
-                   help="the style image trained with (default: the path in the training command, else style.jpg)")
+                   help="the style image to measure against, or a JSON list of styles ({\"name\", \"image\"}, as train "
+                        "--styles reads) giving each style's (default: the image the training read, else style.jpg)")
     p.add_argument("--content-weight", type=float, default=None,
                    help="measure against this content weight instead of the training's (a style trained with a "
                         "raised one, to keep photos recognisable, measured on its painting's shared objective)")

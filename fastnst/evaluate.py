@@ -231,14 +231,22 @@ def feed_forward(model: TransformerNet, x: torch.Tensor, device: torch.device | 
 
 def find_style_image(style_dir: Path, training: Mapping[str, Any], explicit: str | os.PathLike | None = None,
                      name: str | None = None) -> tuple[Path, str]:
-    """(style image, where it came from): ``explicit``, else the image the training read (its ``style_image``,
-    ``--style-image`` or, for a style trained with others, its entry in the ``--styles`` list) if it exists
-    here, else the folder's style.jpg."""
+    """(style image, where it came from): ``explicit`` (an image, or a JSON list of styles as ``train --styles``
+    reads, naming each style's painting: one flag for several styles), else the image the training read (its
+    ``style_image``, ``--style-image`` or, for a style trained with others, its entry in the ``--styles``
+    list) if it exists here, else the folder's style.jpg."""
     if explicit:
         path = Path(explicit)
         if not path.is_file():
             raise FastNSTError(f"--style-image {path}: no such file.")
-        return path, "given with --style-image"
+        if path.suffix.lower() != ".json":
+            return path, "given with --style-image"
+        listed = {e.metadata()["name"]: Path(e.image) for e in style_entries(TrainConfig(styles=str(path)))}
+        if name not in listed:
+            raise FastNSTError(f"--style-image {path}: lists no style named {name!r} ({', '.join(listed)}).")
+        if not listed[name].is_file():
+            raise FastNSTError(f"--style-image {path}: {name}'s image {listed[name]} does not exist.")
+        return listed[name], f"its entry in {path} (--style-image)"
     if training.get("style_image") and Path(str(training["style_image"])).is_file():
         return Path(str(training["style_image"])), "the training's style image"
     try:
@@ -270,6 +278,16 @@ def _file_id(path: Path) -> str:
 def _in_training_folder(photo: Path, training: Mapping[str, Any]) -> bool:
     data = normalise_training(training).get("data")
     return bool(data) and Path(str(data)).is_dir() and Path(photo).resolve().is_relative_to(Path(str(data)).resolve())
+
+
+def _from_training_photos(photo: Path, training: Mapping[str, Any]) -> bool:
+    """Whether ``photo`` comes from the training's photo source, whose photos may be research-only: inside its
+    data folder, or named in its ``--exclude-list`` (held out of that source, wherever the source is now: a
+    folder on another machine, a Hub dataset). No picture is made of such a photo."""
+    if _in_training_folder(photo, training):
+        return True
+    held_out = normalise_training(training).get("exclude_list")
+    return bool(held_out) and Path(str(held_out)).is_file() and Path(photo).name in read_name_list(str(held_out))
 
 
 def _training_photo_warning(photo: Path, training: Mapping[str, Any]) -> str | None:
@@ -338,7 +356,7 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
         raise FastNSTError(f"no photos found in {', '.join(map(str, photos or [DEFAULT_PHOTOS]))}.")
     files = files[:max_photos] if max_photos else files
     warnings = [w for w in (_training_photo_warning(f, training) for f in files) if w]
-    publishable = {str(f) for f in files if not _in_training_folder(f, training)}
+    publishable = {str(f) for f in files if not _from_training_photos(f, training)}
     for w in warnings:
         log(f"warning: {w}")
     dev = pick_device(device)
@@ -380,22 +398,27 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
         for photo in files:
             key = f"{photo.stem}-{size}"
             old = previous.get(key)
-            reuse = old if old and [c["iterations"] for c in old[0]["gatys"]] == iterations else None
+            # a pictured photo needs its Gatys snapshots' images too; the others reuse the numbers alone
+            reuse = old if old and [c["iterations"] for c in old[0]["gatys"]] == iterations and (
+                str(photo) not in publishable or all(f"gatys_{n}" in old[1] for n in picture_iterations(iterations))
+            ) else None
             if reuse:
                 log(f"{key}: reusing the Gatys runs in {out_dir}/eval.json")
             entry, images = _run_one(model, objective, prepare_photo(photo, size), iterations, dev, line_search, log,
                                      key, init, reuse)
             done[key] = ({"photo": str(photo), "photo_id": _file_id(photo), "size": size, **entry}, images)
-            if out_dir:
-                _save_images(out_dir, key, images)
+            if out_dir and str(photo) in publishable:
+                _save_images(out_dir, key, {f"gatys_{n}": images[f"gatys_{n}"] for n in picture_iterations(iterations)
+                                            if f"gatys_{n}" in images})
                 record()
                 write_json(result, out_dir / "eval.json")
     record()
     if out_dir:
         rows: dict[int, list[Image.Image]] = {}
         for entry, images in sorted({**previous, **done}.values(), key=lambda r: Path(r[0]["photo"]).name):
-            if entry["photo"] not in publishable:
-                continue
+            shown = ["feed_forward"] + [f"gatys_{n}" for n in picture_iterations([c["iterations"] for c in entry["gatys"]])]
+            if entry["photo"] not in publishable or not all(label in images for label in shown):
+                continue  # research-only, or an earlier run's row whose network output was not kept
             content = prepare_photo(entry["photo"], entry["size"])
             rows.setdefault(entry["size"], []).append(side_by_side(_picture_row(content, painting, images, entry)))
         result["pictures"] = []
@@ -463,6 +486,7 @@ def noise_image(like: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 
 def _save_images(out_dir: Path, key: str, images: Mapping[str, torch.Tensor]) -> None:
+    """The Gatys snapshots a picture shows, kept for --resume (only of photos that may be pictured)."""
     folder = out_dir / "images"
     folder.mkdir(parents=True, exist_ok=True)
     for label, t in images.items():
@@ -477,7 +501,8 @@ def _objective_only(fingerprint: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _previous_runs(out_dir: Path, fingerprint: Mapping[str, Any]) -> dict[str, tuple[dict, dict]]:
-    """Entries of an earlier out/eval.json with the same fingerprint whose photo is unchanged, with their images."""
+    """Entries of an earlier out/eval.json with the same fingerprint whose photo is unchanged, with those of their
+    Gatys images that were kept (only pictured photos keep them)."""
     try:
         old = json.loads((out_dir / "eval.json").read_text())
     except (OSError, json.JSONDecodeError):
@@ -490,10 +515,8 @@ def _previous_runs(out_dir: Path, fingerprint: Mapping[str, Any]) -> dict[str, t
         if not photo.is_file() or _file_id(photo) != entry.get("photo_id"):
             continue
         key = f"{photo.stem}-{entry['size']}"
-        paths = {label: out_dir / "images" / f"{key}-{label}.png"
-                 for label in ["feed_forward"] + [f"gatys_{c['iterations']}" for c in entry["gatys"]]}
-        if all(p.is_file() for p in paths.values()):
-            found[key] = (entry, {k: pil_to_tensor(Image.open(p).convert("RGB")) for k, p in paths.items()})
+        paths = {label: out_dir / "images" / f"{key}-{label}.png" for label in [f"gatys_{c['iterations']}" for c in entry["gatys"]]}
+        found[key] = (entry, {k: pil_to_tensor(Image.open(p).convert("RGB")) for k, p in paths.items() if p.is_file()})
     return found
 
 

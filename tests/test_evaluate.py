@@ -240,6 +240,49 @@ def test_cli_eval_end_to_end(eval_style, photos, style_image, tmp_path, capsys):
     assert cli_main(["eval", str(eval_style), "--photos", str(tmp_path / "none")]) == 1
 
 
+def test_held_out_photos_of_a_training_source_elsewhere_are_never_pictured(eval_style, photos, tmp_path):
+    """A style trained on another machine's folder (or a Hub dataset) names its held-out photos in its exclude
+    list: those may be research-only, so they are measured but left out of the side-by-side picture."""
+    style = tmp_path / "style"
+    shutil.copytree(eval_style, style)
+    held = tmp_path / "holdout.txt"
+    held.write_text("# held out of the training photos\na.png\n")
+    config = json.loads((style / "config.json").read_text())
+    config["training"].update(data=str(tmp_path / "gone-with-the-gpu-machine"), exclude_list=str(held))
+    (style / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "eval"
+    assert cli_main(["eval", str(style), "--photos", str(photos), "--sizes", "32", "--iterations", "2",
+                     "--out", str(out)]) == 0
+    assert len(json.loads((out / "eval.json").read_text())["runs"]) == 2  # both measured
+    assert Image.open(out / "side_by_side_32.jpg").height == 32 + label_height(32)  # only b.png pictured
+    # only the pictured photo's shown Gatys snapshot is kept as an image; the other's runs are numbers alone
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["b-32-gatys_2.png"]
+
+
+def test_resume_reuses_the_numbers_of_photos_it_does_not_picture(eval_style, photos, tmp_path, capsys):
+    """Gatys images of research-only photos are never kept (nor committed), yet --resume on a fresh checkout
+    reuses their runs from eval.json, so networks are compared on the same optimisations; a pictured photo
+    whose snapshots are gone is optimised again (its picture needs them)."""
+    style = tmp_path / "style"
+    shutil.copytree(eval_style, style)
+    held = tmp_path / "holdout.txt"
+    held.write_text("a.png\n")
+    config = json.loads((style / "config.json").read_text())
+    config["training"]["exclude_list"] = str(held)
+    (style / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "eval"
+    argv = ["eval", str(style), "--photos", str(photos), "--sizes", "32", "--iterations", "2", "--out", str(out)]
+    assert cli_main(argv) == 0
+    first = json.loads((out / "eval.json").read_text())
+    shutil.rmtree(out / "images")  # a fresh checkout: the numbers are committed, the images are not
+    capsys.readouterr()
+    assert cli_main(argv + ["--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "a-32: reusing the Gatys runs" in err and "b-32: reusing" not in err
+    again = json.loads((out / "eval.json").read_text())
+    assert _gatys_only(again["runs"])[0] == _gatys_only(first["runs"])[0]
+
+
 def _gatys_only(runs):
     return [(r["photo"], r["size"], r["gatys"]) for r in runs]
 
@@ -360,6 +403,10 @@ def test_style_image_of_a_jointly_trained_style(tmp_path, style_image):
     training = {"command": f"python train_scripts/train.py --styles {listing} --only a,b -o out/x"}
     assert find_style_image(tmp_path, training, name="b")[0] == style_image
     assert find_style_image(tmp_path, {"style_image": str(other)}, name="b")[0] == other
+    # a list given explicitly names each style's painting, over what the training read
+    assert find_style_image(tmp_path, {"style_image": str(other)}, listing, name="b")[0] == style_image
+    with pytest.raises(FastNSTError, match="no style named 'c'"):
+        find_style_image(tmp_path, training, listing, name="c")
 
 
 def test_default_photos_ship_inside_the_package():
