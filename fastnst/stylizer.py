@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -185,7 +186,16 @@ class Stylizer:
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a batch (a whole image or a tile); float32 on the CPU."""
         x = x.to(self.device, dtype=self.dtype, non_blocking=True).contiguous(memory_format=self._format)
-        return (self._eager if self._tiling else self._net)(x).float().cpu()
+        if self._tiling or self._net is self._eager:
+            return self._eager(x).float().cpu()
+        try:
+            return self._net(x).float().cpu()
+        except torch._dynamo.exc.TorchDynamoException as e:  # a torch whose compiler cannot lower this network
+            warnings.warn(f"torch.compile failed on {self.device.type} with torch {torch.__version__} "
+                          f"({type(e).__name__}: {str(e).strip().splitlines()[0][:200]}); stylizing without "
+                          "compiling from now on (same images, slower).", RuntimeWarning, stacklevel=3)
+            self._net = self._eager
+            return self._eager(x).float().cpu()
 
     def _run_tiled(self, x: torch.Tensor) -> torch.Tensor:
         """Overlapping tiles blended with linear ramps; every tile is normalised with the same

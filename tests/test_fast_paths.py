@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -75,6 +76,27 @@ def test_compile_matches_eager_and_tiles_stay_eager():
     torch.testing.assert_close(fast.stylize_tensor(x), eager.stylize_tensor(x), atol=FP32_ATOL, rtol=0)
     big = torch.rand(1, 3, 60, 52, generator=torch.Generator().manual_seed(1))  # over tile_pixels: tiled
     torch.testing.assert_close(fast.stylize_tensor(big), eager.stylize_tensor(big), atol=FP32_ATOL, rtol=0)
+
+
+def test_a_compiler_failure_falls_back_to_eager_with_a_warning(monkeypatch):
+    """torch 2.11's inductor cannot lower the sub-pixel convolution (seen on a GPU machine): stylizing goes on."""
+    import fastnst.stylizer
+
+    def broken(*_: object) -> torch.Tensor:
+        raise torch._dynamo.exc.BackendCompilerFailed(None, NotImplementedError("View"), None)
+
+    monkeypatch.setattr(fastnst.stylizer, "compile_network", lambda *a: broken)
+    model = net(4, 1)
+    eager = Stylizer(copy.deepcopy(model), device="cpu", precision="fp32")
+    fast = Stylizer(copy.deepcopy(model), device="cpu", precision="fp32", compile=True)
+    x = torch.rand(1, 3, 36, 28, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(RuntimeWarning, match="torch.compile failed.*without compiling"):
+        y = fast.stylize_tensor(x)
+    torch.testing.assert_close(y, eager.stylize_tensor(x), atol=FP32_ATOL, rtol=0)
+    assert fast.network is not broken
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once: the next image runs eagerly without a word
+        fast.stylize_tensor(x)
 
 
 def test_bad_compile_mode_and_threads():
