@@ -284,20 +284,21 @@ def _from_training_photos(photo: Path, training: Mapping[str, Any]) -> bool:
     """Whether ``photo`` comes from the training's photo source, whose photos may be research-only: inside its
     data folder, or named in its ``--exclude-list`` (held out of that source, wherever the source is now: a
     folder on another machine, a Hub dataset). No picture is made of such a photo."""
-    if _in_training_folder(photo, training):
-        return True
+    return _in_training_folder(photo, training) or Path(photo).name in _held_out_names(training)
+
+
+def _held_out_names(training: Mapping[str, Any]) -> frozenset[str]:
+    """The photo names of the training's ``--exclude-list`` (empty when it had none or it is not here)."""
     held_out = normalise_training(training).get("exclude_list")
-    return bool(held_out) and Path(str(held_out)).is_file() and Path(photo).name in read_name_list(str(held_out))
+    return read_name_list(str(held_out)) if held_out and Path(str(held_out)).is_file() else frozenset()
 
 
 def _training_photo_warning(photo: Path, training: Mapping[str, Any]) -> str | None:
     if not _in_training_folder(photo, training):
         return None
     training = normalise_training(training)
-    held_out = training.get("exclude_list")
-    if held_out and Path(str(held_out)).is_file():
-        if Path(photo).name in read_name_list(str(held_out)):
-            return None  # in the folder, but on the list the training never read
+    if Path(photo).name in _held_out_names(training):
+        return None  # in the folder, but on the list the training never read
     return (f"{photo} is in the style's training data ({training.get('data')}): not a held-out photo. "
             "Training photos may also be research-only: do not publish pictures made from them.")
 
@@ -407,10 +408,11 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
             entry, images = _run_one(model, objective, prepare_photo(photo, size), iterations, dev, line_search, log,
                                      key, init, reuse)
             done[key] = ({"photo": str(photo), "photo_id": _file_id(photo), "size": size, **entry}, images)
-            if out_dir and str(photo) in publishable:
-                _save_images(out_dir, key, {f"gatys_{n}": images[f"gatys_{n}"] for n in picture_iterations(iterations)
-                                            if f"gatys_{n}" in images})
-                record()
+            if out_dir:
+                if str(photo) in publishable:
+                    _save_images(out_dir, key, {f"gatys_{n}": images[f"gatys_{n}"]
+                                                for n in picture_iterations(iterations) if f"gatys_{n}" in images})
+                record()  # after every photo, so a killed evaluation resumes where it stopped
                 write_json(result, out_dir / "eval.json")
     record()
     if out_dir:
@@ -515,7 +517,8 @@ def _previous_runs(out_dir: Path, fingerprint: Mapping[str, Any]) -> dict[str, t
         if not photo.is_file() or _file_id(photo) != entry.get("photo_id"):
             continue
         key = f"{photo.stem}-{entry['size']}"
-        paths = {label: out_dir / "images" / f"{key}-{label}.png" for label in [f"gatys_{c['iterations']}" for c in entry["gatys"]]}
+        shown = picture_iterations([c["iterations"] for c in entry["gatys"]])  # the only snapshots ever used
+        paths = {f"gatys_{n}": out_dir / "images" / f"{key}-gatys_{n}.png" for n in shown}
         found[key] = (entry, {k: pil_to_tensor(Image.open(p).convert("RGB")) for k, p in paths.items() if p.is_file()})
     return found
 

@@ -241,10 +241,12 @@ def out_of_minutes(cfg: TrainConfig, t0: float, device: torch.device, world: int
     """Whether ``--max-minutes`` has run out (every rank stops at the same step: rank 0's clock decides)."""
     if not cfg.max_minutes:
         return False
-    late = torch.tensor([float(time.time() - t0 >= 60 * cfg.max_minutes)], device=device)
+    late = time.time() - t0 >= 60 * cfg.max_minutes
     if world > 1:
-        dist.broadcast(late, src=0)
-    return bool(late.item())
+        flag = torch.tensor([float(late)], device=device)
+        dist.broadcast(flag, src=0)
+        late = bool(flag.item())
+    return late
 
 
 def training_device(cfg: TrainConfig, local_rank: int) -> torch.device:
