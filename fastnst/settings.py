@@ -161,6 +161,9 @@ class TrainConfig(ObjectiveSettings, DataSettings):
                                  "as at that step; a cosine schedule then decays over whichever of the steps and "
                                  "the minutes runs out first, so a run sized by time still ends annealed",
                                  "time limit (min)")
+    ema_decay: float = setting(0.0, "save an exponential moving average of the weights, this decay per step "
+                               "(e.g. 0.995: about the last 200 steps), instead of the last step's: it averages out "
+                               "the noise of small batches (0: off)", "weight average (EMA decay per step)")
     precision: str = setting("auto", "autocast precision (auto: bf16 where supported)", "precision", PRECISIONS)
     channels_last: bool = setting(True, "channels-last memory format")
     compile: bool = setting(False, "torch.compile the network")
@@ -184,6 +187,8 @@ class TrainConfig(ObjectiveSettings, DataSettings):
             found.append("--max-minutes must be >= 0")
         if self.lr <= 0:
             found.append("--lr must be > 0")
+        if not 0 <= self.ema_decay < 1:
+            found.append("--ema-decay must be in [0, 1)")
         if not 0 < self.lr_final_ratio <= 1:
             found.append("--lr-final-ratio must be in (0, 1]")
         found += [f"--{n.replace('_', '-')} must be >= 0" for n in ("lr_warmup", "style_warmup") if getattr(self, n) < 0]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import __version__
 from .card import save_model_card
@@ -177,10 +178,12 @@ def train(cfg: TrainConfig) -> Path:
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if device.type == "cuda" else None)
     step_fn = torch.compile(net) if cfg.compile else net
+    ema = weight_average(model, cfg.ema_decay)
+    saved = ema.module if ema else model  # what the samples show and the style folder holds
     loader = make_loader(cfg, cfg.batch_size, cfg.num_workers, rank, world, pin_memory=device.type == "cuda")
 
     ckpt_path = out / CHECKPOINT
-    start, history, wall_before = resume(cfg, ckpt_path, model, optimizer, scaler, loader, rank)
+    start, history, wall_before = resume(cfg, ckpt_path, model, optimizer, scaler, loader, rank, ema)
     progress = Progress(cfg, entries, out, start, device, world) if master else None
     batches = iter(loader)
     t0 = time.time()
@@ -206,15 +209,17 @@ def train(cfg: TrainConfig) -> Path:
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
+        if ema:
+            ema.update_parameters(model)
 
         done = step + 1
         history.append([done, *terms.tolist(), k])
         if progress:
-            progress.step(done, history[-1][1:4], model)
+            progress.step(done, history[-1][1:4], saved)
         out_of_time = out_of_minutes(cfg, t0, device, world)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time:
             save_checkpoint(cfg, model, optimizer, scaler, loader, history, done, ckpt_path, world, master,
-                            wall_before + time.time() - t0)
+                            wall_before + time.time() - t0, ema)
         if out_of_time:
             cfg = dataclasses.replace(cfg, steps=done)  # the card tells the steps trained; --resume goes on
             break
@@ -225,7 +230,7 @@ def train(cfg: TrainConfig) -> Path:
         dist.destroy_process_group()
         return out
     progress.close()
-    folder = finish_styles(cfg, entries, model, history, wall, start)
+    folder = finish_styles(cfg, entries, saved, history, wall, start)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
@@ -235,6 +240,13 @@ def train(cfg: TrainConfig) -> Path:
         print(push_style(folder, cfg.push_to_hub, private=cfg.private))
     progress.finished(folder, wall)
     return folder
+
+
+def weight_average(model: torch.nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``model``'s weights (``--ema-decay``; None when 0), updated after each step."""
+    if not decay:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def out_of_minutes(cfg: TrainConfig, t0: float, device: torch.device, world: int) -> bool:
@@ -259,7 +271,8 @@ def training_device(cfg: TrainConfig, local_rank: int) -> torch.device:
 
 
 def resume(cfg: TrainConfig, ckpt_path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-           scaler: torch.amp.GradScaler, loader: Any, rank: int) -> tuple[int, list, float]:
+           scaler: torch.amp.GradScaler, loader: Any, rank: int, ema: AveragedModel | None = None
+           ) -> tuple[int, list, float]:
     """With ``--resume``, restore everything from the checkpoint; returns (first step, loss history, time so far)."""
     if not cfg.resume:
         return 0, [], 0.0
@@ -272,6 +285,8 @@ def resume(cfg: TrainConfig, ckpt_path: Path, model: torch.nn.Module, optimizer:
     optimizer.load_state_dict(ckpt["optimizer"])
     if "scaler" in ckpt:
         scaler.load_state_dict(ckpt["scaler"])
+    if ema and "ema" in ckpt:  # else (a checkpoint from a run without it) the average starts here
+        ema.load_state_dict(ckpt["ema"])
     loader.load_state_dict(ckpt["loader"][rank])
     set_rng_state(ckpt["rng"][rank])
     if rank == 0:
@@ -325,8 +340,10 @@ class Progress:
 
 def save_checkpoint(cfg: TrainConfig, model: TransformerNet | MultiStyleNet, optimizer: torch.optim.Optimizer,
                     scaler: torch.amp.GradScaler, loader: Any,
-                    history: list, step: int, path: Path, world: int, master: bool, wall_time_s: float) -> None:
-    """Model, optimizer, step, RNG and data-stream state of every rank, written atomically by rank 0."""
+                    history: list, step: int, path: Path, world: int, master: bool, wall_time_s: float,
+                    ema: AveragedModel | None = None) -> None:
+    """Model (and its weight average), optimizer, step, RNG and data-stream state of every rank, written atomically
+    by rank 0."""
     local = {"loader": loader.state_dict(), "rng": rng_state()}
     gathered = [local]
     if world > 1:
@@ -336,7 +353,7 @@ def save_checkpoint(cfg: TrainConfig, model: TransformerNet | MultiStyleNet, opt
         atomic_save({"config": dataclasses.asdict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "scaler": scaler.state_dict(),
                      "step": step, "history": history, "wall_time_s": wall_time_s, "loader": [g["loader"] for g in gathered],
-                     "rng": [g["rng"] for g in gathered]}, path)
+                     "rng": [g["rng"] for g in gathered], **({"ema": ema.state_dict()} if ema else {})}, path)
 
 
 @torch.no_grad()

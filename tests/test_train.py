@@ -437,3 +437,40 @@ def test_style_warmup_ramps_the_style_term():
     cfg = TrainConfig(style_warmup=100)
     assert [style_ramp(cfg, s) for s in (0, 50, 100, 5000)] == [0.0, 0.5, 1.0, 1.0]
     assert style_ramp(TrainConfig(), 0) == 1.0  # off by default
+
+
+def test_ema_saves_the_moving_average_of_the_steps_weights(photo_dir, style_image, tmp_path, monkeypatch):
+    import fastnst.train as T
+
+    raw, real_ckpt = [], T.save_checkpoint
+
+    def spy(cfg, model, *a, **k):  # checkpoint_every=1: called after every step with the trained (raw) weights
+        raw.append({n: v.detach().clone() for n, v in model.state_dict().items()})
+        return real_ckpt(cfg, model, *a, **k)
+
+    monkeypatch.setattr(T, "save_checkpoint", spy)
+    decay = 0.6
+    folder = train(TrainConfig(style_image=str(style_image), data=str(photo_dir), output_dir=str(tmp_path / "ema"),
+                               steps=4, ema_decay=decay, **{**TINY, "checkpoint_every": 1}))
+    assert len(raw) == 4
+    expected = raw[0]  # the average starts at the first step's weights
+    for w in raw[1:]:
+        expected = {n: decay * expected[n] + (1 - decay) * w[n] for n in w}
+    saved = _weights(folder)
+    for n in saved:
+        torch.testing.assert_close(saved[n], expected[n], rtol=1e-5, atol=1e-6)
+    assert any(not torch.allclose(saved[n], raw[-1][n]) for n in saved), "the average, not the last step's weights"
+    assert "ema" in torch.load(folder / "checkpoint.pt", weights_only=True)
+    assert json.loads((folder / "config.json").read_text())["training"]["ema_decay"] == decay
+    assert any("ema-decay" in p for p in TrainConfig(ema_decay=1.0).problems())
+
+
+def test_ema_resumes_from_the_checkpoint(photo_dir, style_image, tmp_path):
+    """A run stopped and resumed saves the same average as one run through (the average travels in the checkpoint)."""
+    base = dict(style_image=str(style_image), data=str(photo_dir), ema_decay=0.5, **TINY)
+    whole = train(TrainConfig(output_dir=str(tmp_path / "whole"), steps=6, **base))
+    train(TrainConfig(output_dir=str(tmp_path / "legs"), steps=3, **base))
+    legs = train(TrainConfig(output_dir=str(tmp_path / "legs"), steps=6, resume=True, **base))
+    a, b = _weights(whole), _weights(legs)
+    for n in a:
+        torch.testing.assert_close(a[n], b[n], rtol=1e-4, atol=1e-5)
