@@ -9,6 +9,7 @@ bad options), never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -192,8 +193,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
     command = getattr(args, "command_line", None) or "fastnst " + shlex.join(sys.argv[1:])
-    print(train(settings.config_from_args(args, command)))
+    print(train(settings.config_from_args(args, launcher(command))))
     return 0
+
+
+def launcher(command: str) -> str:
+    """``command`` as it was launched: under torchrun, with torchrun's process count in front (the batch of a
+    step is --batch-size times that), so a model card's command reproduces the run."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world == 1:
+        return command
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    nodes = f"--nnodes={world // local} " if world != local else ""
+    script = command.removeprefix("python ") if command.startswith("python ") else "-m fastnst.cli " + command.removeprefix("fastnst ")
+    return f"torchrun {nodes}--nproc_per_node={local} {script}"
 
 
 # --- share on the Hub ----------------------------------------------------------------------------

@@ -68,4 +68,6 @@ def hardware_description() -> str:
     """The GPUs, or the CPU, its cores and torch's threads: for model cards and evaluation reports."""
     if torch.cuda.is_available():
         return f"{torch.cuda.device_count()}x {torch.cuda.get_device_name(0)}"
-    return f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    return (f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads "
+            f"{torch.get_num_threads()}" + (f" in each of {world} processes" if world > 1 else ""))

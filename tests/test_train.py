@@ -314,6 +314,21 @@ def test_two_process_gloo_run(photo_dir, style_image, tmp_path):
     assert r0["sha"] == r1["sha"], "DDP keeps the weights identical on both ranks"
     assert (out / "model.safetensors").exists()
     assert Stylizer.from_pretrained(out, device="cpu").model.channels == 4
+    training = json.loads((out / "config.json").read_text())["training"]
+    # the card's command reproduces the run: a step's batch is --batch-size times the processes
+    assert training["command"].startswith("torchrun --nproc_per_node=2 train_scripts/train.py --style-image")
+    assert torch.cuda.is_available() or training["hardware"].endswith("in each of 2 processes")
+
+
+def test_command_under_torchrun_names_the_processes(monkeypatch):
+    from fastnst.cli import launcher
+
+    assert launcher("fastnst train --steps 5") == "fastnst train --steps 5"
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert launcher("fastnst train --steps 5") == "torchrun --nnodes=2 --nproc_per_node=4 -m fastnst.cli train --steps 5"
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    assert launcher("python train_scripts/train.py --steps 5") == "torchrun --nproc_per_node=8 train_scripts/train.py --steps 5"
 
 
 def test_a_crash_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
