@@ -146,6 +146,17 @@ def validation_batch(cfg: TrainConfig) -> torch.Tensor:
 
 # --- the loop ------------------------------------------------------------------------------
 
+def standard_strides(model: torch.nn.Module) -> torch.nn.Module:
+    """Give parameters that vary only along channels (the skip's (1, 3, 1, 1) gain) the standard strides.
+
+    ``channels_last`` strides them (3, 1, 3, 3) while autograd returns their gradients (3, 1, 1, 1): DDP then
+    warns on every rank that the gradient layout breaks its contract and may impair performance."""
+    for p in model.parameters():
+        if p.dim() == 4 and p.numel() == p.shape[1]:
+            p.data = p.data.clone(memory_format=torch.contiguous_format)
+    return model
+
+
 def train(cfg: TrainConfig) -> Path:
     """Train one style (or several in one network); returns the finished style folder (rank 0) or the output
     dir (other ranks)."""
@@ -170,7 +181,7 @@ def train(cfg: TrainConfig) -> Path:
                            layers=tuple(set(cfg.style_layers) | {cfg.content_layer})).to(device, memory_format=memory_format)
     objectives = [PerceptualObjective.for_style(cfg, e.image, loss_net=loss_net, device=device) for e in entries]
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-    model = build_model(cfg, entries).to(device, memory_format=memory_format).train()
+    model = standard_strides(build_model(cfg, entries).to(device, memory_format=memory_format).train())
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     # fp16 gradients underflow without loss scaling (bf16 has fp32's range and needs none)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)

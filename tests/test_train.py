@@ -301,12 +301,14 @@ def test_two_process_gloo_run(photo_dir, style_image, tmp_path):
     worker.write_text(DDP_WORKER)
     out = tmp_path / "ddp" / "style"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(worker),
-           "--style-image", str(style_image), "--data", str(photo_dir), f"--output-dir={out}", "--steps", "4"]
+           "--style-image", str(style_image), "--data", str(photo_dir), f"--output-dir={out}", "--steps", "4",
+           "--input-skip", "--centred-skip", "--skip-gain"]  # the shipped styles' skip, with its (1, 3, 1, 1) gain
     for k, v in TINY.items():
         cmd += ["--" + k.replace("_", "-"), ",".join(v) if isinstance(v, tuple) else str(v)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Grad strides do not match" not in proc.stderr, "a parameter's gradient layout differs from DDP's bucket"
     r0 = json.loads((tmp_path / "ddp" / "rank0.json").read_text())
     r1 = json.loads((tmp_path / "ddp" / "rank1.json").read_text())
     assert len(r0["seen"]) == len(r1["seen"]) == 8
