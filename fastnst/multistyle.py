@@ -22,7 +22,7 @@ from torch import nn
 
 from .errors import TrainingError
 from .model import InstanceNorm, TransformerNet
-from .widen import widened
+from .grow import grown
 
 
 class ConditionalInstanceNorm(nn.Module):
@@ -97,13 +97,13 @@ class MultiStyleNet(nn.Module):
         from ``like``'s (the weights fit either): a nearest-neighbour style can be continued as bilinear.
         So may the skip's centring: a plain-skip style continued with a centred skip starts from nearly
         the same function (:meth:`~fastnst.model.TransformerNet.switch_skip_centring`).
-        A style without a skip gain continued with one starts with the gain at 1, and a narrower style
-        (width a divisor of ``like``'s) starts widened to ``like``'s width (:func:`~fastnst.widen.widened`).
+        A style without a skip gain continued with one starts with the gain at 1, and a narrower or shallower
+        style (width a divisor of ``like``'s, fewer residual blocks) starts grown to ``like``'s shape, computing
+        the same function (:func:`~fastnst.grow.grown`).
         """
         if not any(s is not None for s in styles):
             raise TrainingError("from_styles needs at least one trained style")
-        styles = [widened(s, like.channels) if s is not None and like.channels % s.channels == 0 else s
-                  for s in styles]
+        styles = [grown(s, like) if s is not None else s for s in styles]
         given = [s for s in styles if s is not None]
         for s in given:
             if (s.channels, s.num_residual, s.input_skip) != (like.channels, like.num_residual, like.input_skip):

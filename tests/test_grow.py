@@ -1,4 +1,4 @@
-"""Widening a trained network (Net2WiderNet): the same function at twice the width, copies that can part."""
+"""Growing a trained network: wider (Net2WiderNet) or deeper (Net2DeeperNet), the same function, room to learn."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fastnst import TrainingError, TransformerNet
-from fastnst.widen import widened
+from fastnst.grow import deepened, grown, widened
 
 
 def _trained_like(**kw) -> TransformerNet:
@@ -49,3 +49,44 @@ def test_widening_refuses_other_widths():
     for bad in (2, 6):
         with pytest.raises(TrainingError, match="multiple"):
             widened(net, bad)
+
+
+@pytest.mark.parametrize("kw", [{}, dict(centred_skip=True, skip_gain=True, upsample="bilinear")])
+def test_deepened_network_computes_the_same_function(kw):
+    net = _trained_like(**kw)
+    deep = deepened(net, 4).eval()
+    assert deep.num_residual == 4 and deep.architecture == {**net.architecture, "num_residual": 4}
+    assert deep.style == net.style and deep.training_info == net.training_info
+    x = torch.rand(2, 3, 32, 28)
+    with torch.no_grad():
+        a, b = deep.forward_padded(x), net.forward_padded(x)
+    assert b.abs().max() > 1 and torch.allclose(a, b, atol=1e-5)
+    assert deepened(net, 2) is net
+    with pytest.raises(TrainingError, match="never dropped"):
+        deepened(net, 1)
+
+
+def test_new_blocks_learn():
+    """The new blocks' convolutions get gradients once their norm's scale has moved off zero."""
+    deep = deepened(_trained_like(), 3).train()
+    new = deep.residuals[2]
+    opt = torch.optim.Adam(deep.parameters(), lr=1e-2)
+    before = new.body[0][1].weight.detach().clone()
+    for _ in range(3):
+        opt.zero_grad()
+        deep(torch.rand(1, 3, 24, 24)).square().mean().backward()
+        opt.step()
+    assert new.body[-1][-1].weight.abs().max() > 0
+    assert not torch.equal(new.body[0][1].weight, before)
+
+
+def test_grown_widens_and_deepens_towards_a_shape():
+    net = _trained_like()
+    big = grown(net, TransformerNet(channels=8, num_residual=3, input_skip=True))
+    assert (big.channels, big.num_residual) == (8, 3)
+    x = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        a, b = big.eval().forward_padded(x), net.eval().forward_padded(x)
+    assert 0 < (a - b).abs().mean() < 0.05 * b.abs().mean()  # the widening's noise only
+    odd = TransformerNet(channels=6, num_residual=1, input_skip=True)
+    assert grown(net, odd) is net  # neither a multiple of its width nor deeper: left for the caller to refuse

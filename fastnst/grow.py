@@ -1,0 +1,80 @@
+"""Grow a trained network, wider or deeper, while keeping the function it computes (Net2Net).
+
+Chen, Goodfellow and Shlens, *Net2Net* (ICLR 2016): the bigger network starts as the trained one and
+training continues from there instead of from scratch.
+
+- Wider (Net2WiderNet): every channel of a layer is copied, and the next layer's weights on the copies
+  are divided among them. With instance norm after every convolution a copied channel is normalised
+  exactly like its original. Copies get a little noise on their incoming weights: identical copies
+  receive identical gradients and would stay identical for ever.
+- Deeper (Net2DeeperNet): new residual blocks after the trained ones, each starting as the identity
+  (the scale and shift of its last instance norm at zero, so the block adds nothing until training
+  moves them; its convolutions keep their random initialisation and start learning as soon as it does).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import TrainingError
+from .model import TransformerNet
+
+
+def widened(net: TransformerNet, channels: int, noise: float = 0.02, seed: int = 0) -> TransformerNet:
+    """``net`` at width ``channels`` (a multiple of its own): channel ``j`` of every layer is a copy of
+    channel ``j mod width``; ``noise`` (relative to each layer's weight spread) on the copies' incoming
+    weights lets them part during training. Style and training metadata are kept."""
+    if channels == net.channels:
+        return net
+    if channels < net.channels or channels % net.channels:
+        raise TrainingError(f"cannot widen a network of width {net.channels} to {channels}: "
+                            f"the new width must be a multiple of the old one.")
+    wide = TransformerNet(**{**net.architecture, "channels": channels}, style=net.style, training=net.training_info)
+    old = net.state_dict()
+    gen = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, new in wide.state_dict().items():
+        src = old[key].float()
+        if src.shape == new.shape:  # the skip's gain, and anything of fixed width
+            state[key] = src
+            continue
+        w = src[torch.arange(new.shape[0]) % src.shape[0]]  # output channel j: a copy of j mod width
+        if w.dim() == 4:  # a convolution: its inputs are copies too; the copies share the original's weight
+            copies = new.shape[1] // src.shape[1]
+            w = w[:, torch.arange(new.shape[1]) % src.shape[1]] / copies
+            fresh = torch.arange(new.shape[0]) >= src.shape[0]
+            w[fresh] += noise * w.std() * torch.randn(w[fresh].shape, generator=gen)
+        state[key] = w
+    wide.load_state_dict(state)
+    return wide
+
+
+def deepened(net: TransformerNet, num_residual: int) -> TransformerNet:
+    """``net`` with ``num_residual`` residual blocks (at least its own): the new blocks follow the trained ones and
+    start as the identity, so the deeper network computes the same function. Style and training metadata are kept."""
+    if num_residual == net.num_residual:
+        return net
+    if num_residual < net.num_residual:
+        raise TrainingError(f"cannot deepen a network of {net.num_residual} residual blocks to {num_residual}: "
+                            f"blocks are only added, never dropped.")
+    deep = TransformerNet(**{**net.architecture, "num_residual": num_residual}, style=net.style,
+                          training=net.training_info)
+    state = deep.state_dict()
+    state.update({k: v.float() for k, v in net.state_dict().items()})
+    deep.load_state_dict(state)
+    with torch.no_grad():
+        for block in deep.residuals[net.num_residual:]:
+            norm = block.body[-1][-1]  # the last ConvLayer (no ReLU) ends in its instance norm
+            norm.weight.zero_()
+            norm.bias.zero_()
+    return deep
+
+
+def grown(net: TransformerNet, like: TransformerNet) -> TransformerNet:
+    """``net`` widened and deepened towards ``like``'s shape where it can be (width a divisor of ``like``'s, fewer
+    blocks); otherwise as it is, for the caller to refuse the mismatch."""
+    if like.channels % net.channels == 0:
+        net = widened(net, like.channels)
+    if like.num_residual > net.num_residual:
+        net = deepened(net, like.num_residual)
+    return net
