@@ -29,7 +29,7 @@ def widened(net: TransformerNet, channels: int, noise: float = 0.02, seed: int =
     if channels < net.channels or channels % net.channels:
         raise TrainingError(f"cannot widen a network of width {net.channels} to {channels}: "
                             f"the new width must be a multiple of the old one.")
-    wide = TransformerNet(**{**net.architecture, "channels": channels}, style=net.style, training=net.training_info)
+    wide = TransformerNet(**{**net.config, "channels": channels})
     old = net.state_dict()
     gen = torch.Generator().manual_seed(seed)
     state = {}
@@ -57,8 +57,7 @@ def deepened(net: TransformerNet, num_residual: int) -> TransformerNet:
     if num_residual < net.num_residual:
         raise TrainingError(f"cannot deepen a network of {net.num_residual} residual blocks to {num_residual}: "
                             f"blocks are only added, never dropped.")
-    deep = TransformerNet(**{**net.architecture, "num_residual": num_residual}, style=net.style,
-                          training=net.training_info)
+    deep = TransformerNet(**{**net.config, "num_residual": num_residual})
     state = deep.state_dict()
     state.update({k: v.float() for k, v in net.state_dict().items()})
     deep.load_state_dict(state)

@@ -21,10 +21,11 @@ def _trained_like(**kw) -> TransformerNet:
 
 @pytest.mark.parametrize("kw", [{}, dict(centred_skip=True, skip_gain=True, upsample="bilinear")])
 def test_widened_network_computes_the_same_function(kw):
-    net = _trained_like(**kw)
+    net = _trained_like(style={"name": "s"}, training={"steps": 3}, **kw)
     x = torch.rand(2, 3, 32, 28)  # unpadded, unclamped: the random weights' outputs reach +-30
     wide = widened(net, 8, noise=0.0).eval()
     assert wide.channels == 8 and wide.architecture == {**net.architecture, "channels": 8}
+    assert wide.style == net.style and wide.training_info == net.training_info
     assert sum(p.numel() for p in wide.parameters()) > 3 * sum(p.numel() for p in net.parameters())
     with torch.no_grad():
         a, b = wide.forward_padded(x), net.forward_padded(x)
@@ -53,7 +54,7 @@ def test_widening_refuses_other_widths():
 
 @pytest.mark.parametrize("kw", [{}, dict(centred_skip=True, skip_gain=True, upsample="bilinear")])
 def test_deepened_network_computes_the_same_function(kw):
-    net = _trained_like(**kw)
+    net = _trained_like(style={"name": "s"}, training={"steps": 3}, **kw)
     deep = deepened(net, 4).eval()
     assert deep.num_residual == 4 and deep.architecture == {**net.architecture, "num_residual": 4}
     assert deep.style == net.style and deep.training_info == net.training_info
