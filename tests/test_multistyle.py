@@ -72,8 +72,11 @@ def test_from_styles_rebuilds_the_joint_network():
     assert torch.allclose(rebuilt(x, 0), joint(x, 1), atol=1e-5)
     assert torch.allclose(rebuilt(x, 1), joint(x, 1), atol=1e-5)  # a new style starts from the first given
     assert torch.allclose(rebuilt(x, 2), joint(x, 0), atol=1e-5)
-    with pytest.raises(TrainingError, match="channels=6"):
+    with pytest.raises(TrainingError, match="channels=6.*train with --channels 4 --num-residual 1[.]"):
         MultiStyleNet.from_styles([exported[0]], like=TransformerNet(channels=6, num_residual=1))
+    deeper = TransformerNet(channels=4, num_residual=2)  # a deeper style is never cut down: the message says how to continue it
+    with pytest.raises(TrainingError, match="num_residual=2.*train with --channels 4 --num-residual 2[.]"):
+        MultiStyleNet.from_styles([deeper], like=TransformerNet(channels=4, num_residual=1))
 
 
 def test_held_out_photos_are_never_streamed(photo_dir, tmp_path):
