@@ -107,13 +107,14 @@ class MultiStyleNet(nn.Module):
         given = [s for s in styles if s is not None]
         for s in given:
             if (s.channels, s.num_residual, s.input_skip) != (like.channels, like.num_residual, like.input_skip):
+                flags = f"--channels {s.channels} --num-residual {s.num_residual}"
+                if s.input_skip != like.input_skip:  # --no-input-skip overrides a preset that sets it
+                    flags += " --input-skip" if s.input_skip else " --no-input-skip"
                 raise TrainingError(
                     f"cannot warm-start from a style with channels={s.channels}, num_residual={s.num_residual}, "
                     f"input_skip={s.input_skip}: this run trains channels={like.channels}, "
                     f"num_residual={like.num_residual}, input_skip={like.input_skip}. To continue it as it is, "
-                    f"train with --channels {s.channels} --num-residual {s.num_residual}"
-                    + ("" if s.input_skip == like.input_skip else " --input-skip" if s.input_skip else " without --input-skip")
-                    + ".")
+                    f"train with {flags}.")
             if s.skip_gain and not like.skip_gain:
                 raise TrainingError("cannot warm-start from a style with a skip gain without one: add --skip-gain.")
         base = copy.deepcopy(like)

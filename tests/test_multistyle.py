@@ -77,6 +77,8 @@ def test_from_styles_rebuilds_the_joint_network():
     deeper = TransformerNet(channels=4, num_residual=2)  # a deeper style is never cut down: the message says how to continue it
     with pytest.raises(TrainingError, match="num_residual=2.*train with --channels 4 --num-residual 2[.]"):
         MultiStyleNet.from_styles([deeper], like=TransformerNet(channels=4, num_residual=1))
+    with pytest.raises(TrainingError, match="train with --channels 4 --num-residual 1 --no-input-skip[.]"):
+        MultiStyleNet.from_styles([exported[0]], like=TransformerNet(channels=4, num_residual=1, input_skip=True))
 
 
 def test_held_out_photos_are_never_streamed(photo_dir, tmp_path):
