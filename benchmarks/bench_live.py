@@ -9,6 +9,7 @@ What the browser adds (encoding, the round trip) is not in it.
 
     .venv/bin/python benchmarks/bench_live.py                 # every embedded style, 640x480, ~2 min
     .venv/bin/python benchmarks/bench_live.py --styles udnie,starry_night --frames 60
+    .venv/bin/python benchmarks/bench_live.py --sources embedded,out/run/starry_night   # a trained folder, before it ships
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def stream(service: StyleService, style: str, frames: list[np.ndarray], settle: 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--styles", default="", help="comma-separated style keys (default: every embedded style)")
+    p.add_argument("--sources", default=None,
+                   help="style sources as FASTNST_STYLE_SOURCES takes them (default: the app's); a local folder's "
+                        "style whose name is taken gets a suffixed key, e.g. starry_night-2")
     p.add_argument("--frame", default="640x480", help="webcam frame WxH (default 640x480)")
     p.add_argument("--frames", type=int, default=40, help="frames a style after the size settled (default 40)")
     p.add_argument("--settle", type=int, default=20, help="frames first, for the adaptive size (default 20)")
@@ -72,8 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     (h, w), = parse_sizes(args.frame)
     info = machine()
-    service = StyleService(Settings.from_env())
+    service = StyleService(Settings.from_env(**({"sources": args.sources} if args.sources else {})))
     keys = [k for k in args.styles.split(",") if k] or service.keys()
+    unknown = [k for k in keys if k not in service.keys()]
+    if unknown:
+        p.error(f"no style {', '.join(unknown)} in the sources; available: {', '.join(service.keys())} "
+                "(a trained folder is added with --sources embedded,FOLDER)")
     frames = webcam_frames(args.settle + args.frames, w, h)
     rows = []
     for key in keys:
