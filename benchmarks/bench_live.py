@@ -26,6 +26,7 @@ from common import REPO, describe, machine, parse_sizes, report, write_json
 import torch  # noqa: E402
 
 from demo.service import LIVE_SIZES, Settings, StyleService  # noqa: E402
+from fastnst.errors import StyleNotFoundError  # noqa: E402
 from fastnst.images import load_image  # noqa: E402
 
 GOAL_FPS = 5.0  # the floor for the live webcam at its automatic size
@@ -78,10 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     service = StyleService(Settings.from_env(**({"sources": args.sources} if args.sources else {})))
     keys = [k for k in args.styles.split(",") if k] or service.keys()
-    unknown = [k for k in keys if k not in service.keys()]
-    if unknown:
-        p.error(f"no style {', '.join(unknown)} in the sources; available: {', '.join(service.keys())} "
-                "(a trained folder is added with --sources embedded,FOLDER)")
+    for key in keys:  # the service's own check, before any frame is timed
+        try:
+            service.entry(key)
+        except StyleNotFoundError as e:
+            p.error(f"{e} A trained folder is added with --sources embedded,FOLDER.")
     frames = webcam_frames(args.settle + args.frames, w, h)
     rows = []
     for key in keys:

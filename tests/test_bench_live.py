@@ -32,5 +32,5 @@ def test_a_local_folder_is_benchmarked_under_a_suffixed_key(tmp_path):
 def test_an_unknown_style_is_refused_naming_the_sources_option(tmp_path):
     r = _run("--styles", "no_such_style", "--json", str(tmp_path / "x.json"), *FAST)
     assert r.returncode == 2
-    assert "no style no_such_style" in r.stderr and "--sources" in r.stderr and "udnie" in r.stderr
+    assert "style 'no_such_style' is not available" in r.stderr and "--sources" in r.stderr and "udnie" in r.stderr
     assert not (tmp_path / "x.json").exists()
