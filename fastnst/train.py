@@ -129,6 +129,15 @@ def learning_rate(cfg: TrainConfig, step: int, elapsed_s: float = 0.0) -> float:
     return cfg.lr * ramp * decay
 
 
+def expected_last_step(cfg: TrainConfig, done: int, start: int, elapsed_s: float) -> int:
+    """The step this run will end at: ``--steps``, or under ``--max-minutes`` the steps the rest of the minutes allow
+    at this run's pace so far (so the progress bar's end and time left are the real ones)."""
+    if not cfg.max_minutes or done <= start or elapsed_s <= 0:
+        return cfg.steps
+    left_s = max(0.0, 60 * cfg.max_minutes - elapsed_s)
+    return min(cfg.steps, done + round(left_s * (done - start) / elapsed_s))
+
+
 def style_ramp(cfg: TrainConfig, step: int) -> float:
     """Factor on the style term at ``step``: rises linearly from 0 to 1 over ``style_warmup`` steps.
 
@@ -322,12 +331,14 @@ class Progress:
         self.writer = SummaryWriter(str(out / "runs"))
         self.val = validation_batch(cfg).to(device)
         self.bar = tqdm(total=cfg.steps, initial=start, unit="step", dynamic_ncols=True)
-        self.t0, self.images = time.time(), 0
+        self.t0, self.images, self.start = time.time(), 0, start
 
     def step(self, done: int, terms: list[float], model: TransformerNet | MultiStyleNet) -> None:
         c, s, t = terms
         self.images += self.cfg.batch_size * self.world
-        rate = self.images / max(1e-9, time.time() - self.t0)
+        elapsed = time.time() - self.t0
+        rate = self.images / max(1e-9, elapsed)
+        self.bar.total = expected_last_step(self.cfg, done, self.start, elapsed)
         self.bar.set_postfix(img_s=f"{rate:.1f}", content=f"{c:.3g}", style=f"{s:.3g}", tv=f"{t:.3g}", refresh=False)
         self.bar.update(1)
         if done % self.cfg.log_every == 0 or done == self.cfg.steps:
@@ -338,6 +349,8 @@ class Progress:
             save_samples(model, self.val, self.out / "samples" / f"step_{done:06d}.jpg", self.writer, done)
 
     def close(self) -> None:
+        """The run ended at its last step (the steps or the minutes ran out): the bar shows it complete."""
+        self.bar.total = self.bar.n
         self.bar.close()
         self.writer.close()
 

@@ -415,6 +415,20 @@ def test_cosine_schedule_under_a_time_limit_decays_over_the_minutes():
     assert any("max-minutes" in p for p in dataclasses.replace(cfg, max_minutes=-1).problems())
 
 
+def test_the_progress_bar_ends_where_the_minutes_run_out():
+    from fastnst.train import expected_last_step
+
+    cfg = TrainConfig(steps=100_000, max_minutes=10)
+    # 100 steps in the first 5 minutes: the other 5 allow 100 more
+    assert expected_last_step(cfg, done=100, start=0, elapsed_s=300) == 200
+    # a resumed run counts its own pace, from the step it resumed at
+    assert expected_last_step(cfg, done=1_050, start=1_000, elapsed_s=300) == 1_100
+    assert expected_last_step(cfg, done=300, start=0, elapsed_s=700) == 300, "out of minutes: this step is the last"
+    assert expected_last_step(dataclasses.replace(cfg, steps=150), 100, 0, 300) == 150, "the steps run out first"
+    assert expected_last_step(dataclasses.replace(cfg, max_minutes=0), 100, 0, 300) == 100_000
+    assert expected_last_step(cfg, done=0, start=0, elapsed_s=0) == 100_000, "no pace yet"
+
+
 def test_a_run_out_of_minutes_saves_the_style_at_the_step_it_reached(photo_dir, style_image, tmp_path):
     out = tmp_path / "timed"
     cfg = TrainConfig(style_image=str(style_image), data=str(photo_dir), output_dir=str(out), steps=100_000,
