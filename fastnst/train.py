@@ -234,9 +234,9 @@ def train(cfg: TrainConfig) -> Path:
 
         done = step + 1
         history.append([done, *terms.tolist(), k])
-        if progress:
-            progress.step(done, history[-1][1:4], saved)
         out_of_time = out_of_minutes(cfg, t0, device, world)
+        if progress:
+            progress.step(done, history[-1][1:4], saved, last=done == cfg.steps or out_of_time)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time:
             save_checkpoint(cfg, model, optimizer, scaler, loader, history, done, ckpt_path, world, master,
                             wall_before + time.time() - t0, ema)
@@ -333,7 +333,9 @@ class Progress:
         self.bar = tqdm(total=cfg.steps, initial=start, unit="step", dynamic_ncols=True)
         self.t0, self.images, self.start = time.time(), 0, start
 
-    def step(self, done: int, terms: list[float], model: TransformerNet | MultiStyleNet) -> None:
+    def step(self, done: int, terms: list[float], model: TransformerNet | MultiStyleNet, last: bool) -> None:
+        """Step ``done`` ended with these (content, style, tv) terms; ``last``: the run ends here (its steps or
+        its minutes ran out), so the scalars and a sample are written whatever the intervals say."""
         c, s, t = terms
         self.images += self.cfg.batch_size * self.world
         elapsed = time.time() - self.t0
@@ -341,11 +343,11 @@ class Progress:
         self.bar.total = expected_last_step(self.cfg, done, self.start, elapsed)
         self.bar.set_postfix(img_s=f"{rate:.1f}", content=f"{c:.3g}", style=f"{s:.3g}", tv=f"{t:.3g}", refresh=False)
         self.bar.update(1)
-        if done % self.cfg.log_every == 0 or done == self.cfg.steps:
+        if done % self.cfg.log_every == 0 or last:
             for k, v in (("content", c), ("style", s), ("tv", t), ("total", c + s + t)):
                 self.writer.add_scalar(f"loss/{k}", v, done)
             self.writer.add_scalar("speed/images_per_s", rate, done)
-        if done % self.cfg.sample_every == 0 or done == self.cfg.steps:
+        if done % self.cfg.sample_every == 0 or last:
             save_samples(model, self.val, self.out / "samples" / f"step_{done:06d}.jpg", self.writer, done)
 
     def close(self) -> None:

@@ -439,6 +439,7 @@ def test_a_run_out_of_minutes_saves_the_style_at_the_step_it_reached(photo_dir, 
     assert training["max_minutes"] == 0.02
     ckpt = torch.load(folder / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == training["steps"], "the checkpoint is at the last step, so --resume goes on from there"
+    assert (out / "samples" / f"step_{training['steps']:06d}.jpg").is_file(), "the last step's sample is written"
 
 
 def test_dataloader_workers_crop_differently(tmp_path):
