@@ -235,9 +235,10 @@ def train(cfg: TrainConfig) -> Path:
         done = step + 1
         history.append([done, *terms.tolist(), k])
         out_of_time = out_of_minutes(cfg, t0, device, world)
+        last = done == cfg.steps or out_of_time
         if progress:
-            progress.step(done, history[-1][1:4], saved, last=done == cfg.steps or out_of_time)
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps or out_of_time:
+            progress.step(done, history[-1][1:4], saved, last)
+        if done % cfg.checkpoint_every == 0 or last:
             save_checkpoint(cfg, model, optimizer, scaler, loader, history, done, ckpt_path, world, master,
                             wall_before + time.time() - t0, ema)
         if out_of_time:
