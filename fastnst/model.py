@@ -63,8 +63,8 @@ class RecordsStats:
 class InstanceNorm(nn.InstanceNorm2d, RecordsStats):
     """Affine instance norm that can reuse statistics recorded on another image.
 
-    Tiled stylization records each layer's per-channel mean/variance on a whole (downscaled)
-    image first, then normalises every tile with those, so tiles agree and no seams appear.
+    Video frames share statistics recorded on one frame, so the texture does not flicker; the bands
+    of a large image (:mod:`fastnst.bands`) share the whole image's, measured band by band.
     """
 
     def __init__(self, channels: int) -> None:
@@ -99,7 +99,7 @@ class MeanCentre(nn.Module, RecordsStats):
     any per-channel offset of the input), so a plain skip passes that colour to the output
     untouched and a bright photo stays bright whatever the painting. With the mean taken out of
     the skip, the network alone sets the output's mean colour, as in the paper's network. Like
-    :class:`InstanceNorm`, the mean can be recorded on a whole image and replayed on its tiles.
+    :class:`InstanceNorm`, the mean can be recorded on one image and replayed on another, or on a band of it.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -146,8 +146,12 @@ class UpsampleConv(nn.Module):
         self.mode = mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.upsampled(x))
+
+    def upsampled(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` at twice the size, as this layer's convolution sees it."""
         align = None if self.mode == "nearest" else False  # nearest takes no align_corners
-        return self.conv(F.interpolate(x, scale_factor=2, mode=self.mode, align_corners=align))
+        return F.interpolate(x, scale_factor=2, mode=self.mode, align_corners=align)
 
 
 class ResidualBlock(nn.Module):
@@ -292,7 +296,7 @@ class TransformerNet(
 
     def norm_stats(self, x: torch.Tensor, net: nn.Module | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Each instance norm's (and a centred skip's) per-image (mean, variance) on ``x`` (Bx3xHxW), in
-        layer order, from one forward pass through ``net`` (default: this network): for tiles or video
+        layer order, from one forward pass through ``net`` (default: this network): for video
         frames to share them."""
         with self.recording_norm_stats() as stats, torch.inference_mode():
             (net or self)(x)

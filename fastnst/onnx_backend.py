@@ -9,7 +9,7 @@ least 16) and returns the clamped output at that size: padding and cropping stay
 graph, where they are plain array slicing, so every H and W works.
 
 :class:`OnnxStylizer` runs such a graph with onnxruntime and shares everything else (loading,
-resizing, strength, colour preservation, batching, tiling) with :class:`~fastnst.Stylizer`.
+resizing, strength, colour preservation, batching, bands) with :class:`~fastnst.Stylizer`.
 Install it with ``pip install fastnst[onnx]`` (onnx, onnxruntime).
 """
 
@@ -114,25 +114,25 @@ class OnnxStylizer(Stylizer):
     >>> stylizer = OnnxStylizer.from_pretrained("starry_night")     # or an exported .onnx file
     >>> stylizer("photo.jpg", max_size=1024).save("out.png")
 
-    Images larger than ``tile_pixels`` are tiled like the torch backend's; the tiles replay
-    instance-norm statistics recorded on the whole image, which only the torch network can do, so
-    they run through it (float32, CPU). A Stylizer built from a bare .onnx file has no torch
-    network and runs every image whole.
+    Images larger than ``tile_pixels`` are stylized in bands like the torch backend's, which needs the
+    network's layers one by one, so they run through the torch network (float32, CPU); so do images
+    with recorded statistics to replay. A Stylizer built from a bare .onnx file has no torch network
+    and runs every image whole.
     """
 
     def __init__(self, model: TransformerNet | None = None, onnx_model: bytes | str | os.PathLike | None = None, *,
                  device: str | None = None, threads: int | None = None, tile_pixels: int = DEFAULT_TILE_PIXELS,
-                 tile_overlap: int = 128, config: dict[str, Any] | None = None) -> None:
+                 config: dict[str, Any] | None = None) -> None:
         import onnxruntime as ort
 
         if model is None and onnx_model is None:
             raise ValueError("OnnxStylizer needs a TransformerNet, an ONNX model, or both.")
         if model is not None:
-            super().__init__(model, device="cpu", precision="fp32", tile_pixels=tile_pixels, tile_overlap=tile_overlap)
-        else:  # a bare .onnx file: no torch network, so no tiling
+            super().__init__(model, device="cpu", precision="fp32", tile_pixels=tile_pixels)
+        else:  # a bare .onnx file: no torch network, so no bands
             self.device, self.dtype, self.model, self.fast, self.net = torch.device("cpu"), torch.float32, None, None, None
-            self._tiling = False
-            self.tile_pixels, self.tile_overlap = 2**62, int(tile_overlap)
+            self._replaying = False
+            self.tile_pixels = 2**62
         if onnx_model is None:
             onnx_model = export_bytes(self.model)
         elif not isinstance(onnx_model, bytes):
@@ -161,7 +161,7 @@ class OnnxStylizer(Stylizer):
         return str((self.config.get("style") or {}).get("name", "style"))
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
-        if self._tiling:
+        if self._replaying:
             return super()._run(x)
         h, w = x.shape[-2:]
         padded = pad_input(x.float()).contiguous().numpy()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -11,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
+from .bands import stylize_in_bands
 from .device import pick_device, pick_dtype
 from .files import atomic_path
 from .images import ImageInput, fit_size, load_image, pil_to_tensor, tensor_to_pil
@@ -22,9 +21,8 @@ from .styles import resolve_style
 from .subpixel import SubpixelNet
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-#: Images with more pixels than this are stylized in overlapping tiles to bound memory.
+#: Images with more pixels than this are stylized in bands of about as many pixels, to bound memory.
 DEFAULT_TILE_PIXELS = int(os.environ.get("FASTNST_TILE_PIXELS", 2048 * 2048))
-TILE_STATS_EXTRAPOLATION = (0.6, 2.0)  # damping and cap of Stylizer.tile_stats's extrapolation
 
 
 def compile_network(model: torch.nn.Module, device: torch.device, mode: bool | str = True):
@@ -51,11 +49,13 @@ class Stylizer:
     """
 
     def __init__(self, model: TransformerNet, device: str | torch.device | None = None, precision: str = "auto",
-                 tile_pixels: int = DEFAULT_TILE_PIXELS, tile_overlap: int = 128, *, compile: bool | str = False,
+                 tile_pixels: int = DEFAULT_TILE_PIXELS, *, compile: bool | str = False,
                  threads: int | None = None, decoder: str = "subpixel", channels_last: bool = True) -> None:
         """``precision``: auto (see :func:`fastnst.device.pick_dtype`), fp32, fp16 or bf16 (fastest on CPUs with
         AVX-512 BF16/AMX). ``compile``: ``torch.compile`` the network (see :func:`compile_network`).
         ``threads``: intra-op threads of the process (``torch.set_num_threads``, a global setting).
+        ``tile_pixels``: larger images are stylized in bands of about this many pixels
+        (:func:`~fastnst.bands.stylize_in_bands`: the same output, in bounded memory).
 
         ``decoder``: ``subpixel`` runs the network's sub-pixel form (:class:`~fastnst.subpixel.SubpixelNet`,
         the same function with a cheaper decoder, faster in ``benchmarks/bench_inference.py``);
@@ -69,11 +69,11 @@ class Stylizer:
             torch.set_num_threads(max(1, int(threads)))
         self._format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.eval().to(self.device, dtype=self.dtype, memory_format=self._format)
-        self.tile_pixels, self.tile_overlap = int(tile_pixels), int(tile_overlap)
+        self.tile_pixels = int(tile_pixels)
         subpixel = decoder == "subpixel" and model.upsample == "nearest"
         self._eager: torch.nn.Module = SubpixelNet(self.model) if subpixel else self.model
         self._net = compile_network(self._eager, self.device, compile) if compile else self._eager
-        self._tiling = False  # tiles replay recorded statistics: always eager (a compiled graph would bake them in)
+        self._replaying = False  # replaying recorded statistics: always eager (a compiled graph would bake them in)
 
     @classmethod
     def from_pretrained(cls, style: str | os.PathLike, *, device: str | torch.device | None = None,
@@ -128,17 +128,17 @@ class Stylizer:
     @torch.inference_mode()
     def stylize_tensor(self, x: torch.Tensor, norm_stats: list[tuple[torch.Tensor, torch.Tensor]] | None = None
                        ) -> torch.Tensor:
-        """Bx3xHxW float in [0, 1] to the same; tiled when larger than ``tile_pixels``. Returns float32 on CPU.
+        """Bx3xHxW float in [0, 1] to the same; in bands when larger than ``tile_pixels``. Returns float32 on CPU.
 
         ``norm_stats`` (from :meth:`norm_stats`): instance-norm statistics to use instead of each image's
         own, e.g. smoothed across video frames so the texture does not flicker."""
         h, w = x.shape[-2:]
         if norm_stats is not None:
-            with self.model.replaying_norm_stats(norm_stats), self._tiles():  # eager: a graph would bake them in
+            with self.model.replaying_norm_stats(norm_stats), self._eager_only():  # eager: a graph would bake them in
                 return self._run(x)
         if h * w <= self.tile_pixels:
             return self._run(x)
-        return torch.cat([self._run_tiled(x[i:i + 1]) for i in range(x.shape[0])])
+        return torch.cat([self._run_in_bands(x[i:i + 1]) for i in range(x.shape[0])])
 
     @torch.inference_mode()
     def norm_stats(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -150,7 +150,7 @@ class Stylizer:
     def stylize_recording(self, x: torch.Tensor) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
         """:meth:`stylize_tensor` of ``x`` (untiled, eager) and the instance-norm statistics it used, in one
         pass: for parts of related images (the next frames of a video) to be stylized alike."""
-        with self.model.recording_norm_stats() as stats, self._tiles():
+        with self.model.recording_norm_stats() as stats, self._eager_only():
             y = self._run(x)
         return y, stats
 
@@ -184,9 +184,9 @@ class Stylizer:
     # --- internals ------------------------------------------------------------------------
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
-        """The network on a batch (a whole image or a tile); float32 on the CPU."""
+        """The network on a batch of whole images; float32 on the CPU."""
         x = x.to(self.device, dtype=self.dtype, non_blocking=True).contiguous(memory_format=self._format)
-        if self._tiling or self._net is self._eager:
+        if self._replaying or self._net is self._eager:
             return self._eager(x).float().cpu()
         try:
             return self._net(x).float().cpu()
@@ -197,90 +197,25 @@ class Stylizer:
             self._net = self._eager
             return self._eager(x).float().cpu()
 
-    def _run_tiled(self, x: torch.Tensor) -> torch.Tensor:
-        """Overlapping tiles blended with linear ramps; every tile is normalised with the same
-        instance-norm statistics, the whole image's (:meth:`tile_stats`), so tiles agree."""
-        _, _, h, w = x.shape
-        side = max(64, int(math.sqrt(self.tile_pixels)) // 4 * 4)
-        overlap = min(self.tile_overlap, side // 4)
-        out = torch.zeros(1, 3, h, w)
-        weight = torch.zeros(1, 1, h, w)
-        with self.model.replaying_norm_stats(self.tile_stats(x)), self._tiles():
-            for top, bottom in _spans(h, side, overlap):
-                for left, right in _spans(w, side, overlap):
-                    tile = x[..., top:bottom, left:right]
-                    th, tw = tile.shape[-2:]
-                    ramp = _ramp(th, top > 0, bottom < h, overlap)[:, None] * _ramp(tw, left > 0, right < w, overlap)[None, :]
-                    out[..., top:bottom, left:right] += self._run(tile) * ramp
-                    weight[..., top:bottom, left:right] += ramp
-        return out / weight.clamp_min(1e-8)
-
-    def tile_stats(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The instance-norm statistics that the tiles of ``x`` (1x3xHxW) share.
-
-        Statistics change with resolution (a downscaled copy has finer detail per pixel), so those of one
-        downscaled copy leave tiles visibly off the untiled output. Each layer's mean and variance are
-        measured on two copies, the largest within ``tile_pixels`` and one with half its pixels, and
-        extrapolated towards full size, log-linearly in the scale; damped and capped, because the full
-        extrapolation overshoots when the copies are much smaller than the image (docs/quality, section 8).
-        """
-        _, _, h, w = x.shape
-        scale = min(1.0, math.sqrt(self.tile_pixels / (h * w)))
-        near = self.model.norm_stats(self._downscaled(x, scale), self._eager)
-        if scale >= 1.0:
-            return near
-        far = self.model.norm_stats(self._downscaled(x, scale / math.sqrt(2)), self._eager)
-        damping, cap = TILE_STATS_EXTRAPOLATION
-        t = min(cap, damping * math.log(1 / scale) / math.log(math.sqrt(2)))  # in steps of the copies' ratio
-        return [(m + t * (m - m2), v * (v / v2.clamp_min(1e-12)).pow(t)) for (m, v), (m2, v2) in zip(near, far)]
-
-    def _downscaled(self, x: torch.Tensor, scale: float) -> torch.Tensor:
-        _, _, h, w = x.shape
-        ref = F.interpolate(x, size=(max(4, round(h * scale)), max(4, round(w * scale))), mode="area")
-        return ref.to(self.device, dtype=self.dtype).contiguous(memory_format=self._format)
+    def _run_in_bands(self, x: torch.Tensor) -> torch.Tensor:
+        """One image larger than ``tile_pixels``: the network's output computed in horizontal bands of
+        about ``tile_pixels``, every instance norm with the whole image's statistics (:mod:`fastnst.bands`)."""
+        x = x.to(self.device, dtype=self.dtype).contiguous(memory_format=self._format)
+        return stylize_in_bands(self.model, x, self.tile_pixels // x.shape[-1], self._format)
 
     @contextmanager
-    def _tiles(self) -> Iterator[None]:
-        self._tiling = True
+    def _eager_only(self) -> Iterator[None]:
+        """Within the block the network runs eagerly: it replays recorded statistics, which a compiled graph would bake in."""
+        self._replaying = True
         try:
             yield
         finally:
-            self._tiling = False
+            self._replaying = False
 
 
 def _check_strength(strength: float) -> None:
     if not 0.0 <= float(strength) <= 1.0:
         raise ValueError(f"strength must be in [0, 1], not {strength}.")
-
-
-def _spans(length: int, side: int, overlap: int) -> list[tuple[int, int]]:
-    """(start, end) of overlapping tiles covering ``range(length)``.
-
-    Every start is a multiple of 4, the network's total stride, so each tile is sampled on the same
-    stride-2 grids as the whole image (a tile off that grid gives a visibly different output);
-    the last tile is up to 3 px longer than ``side`` for that.
-    """
-    if length <= side:
-        return [(0, length)]
-    step = max(4, (side - overlap) // 4 * 4)
-    spans = [(s, s + side) for s in range(0, length - side, step)]
-    last = (length - side) // 4 * 4
-    if spans[-1][0] == last:
-        spans.pop()
-    return spans + [(last, length)]
-
-
-def _ramp(n: int, fade_in: bool, fade_out: bool, overlap: int) -> torch.Tensor:
-    """1 in the middle, rising/falling linearly over ``overlap`` pixels at tile edges shared with neighbours."""
-    r = torch.ones(n)
-    k = min(overlap, n // 2)
-    if k > 0:
-        ramp = (torch.arange(k, dtype=torch.float32) + 0.5) / k
-        if fade_in:
-            r[:k] = torch.minimum(r[:k], ramp)
-        if fade_out:
-            r[n - k:] = torch.minimum(r[n - k:], ramp.flip(0))
-    return r
 
 
 def save_image(img: Image.Image, path: str | os.PathLike) -> Path:

@@ -16,7 +16,7 @@ at a fraction of their peak. :class:`SubpixelNet` computes the same function wit
 
 It holds no weights of its own: every module is the original network's, shared (the decoder's
 weights are rearranged on each call, in microseconds), so it follows any change to the network's
-weights, and recorded instance-norm statistics (tiled stylization) work unchanged. The output
+weights, and recorded instance-norm statistics (video frames) work unchanged. The output
 equals :class:`~fastnst.model.TransformerNet`'s up to float rounding (``tests/test_subpixel.py``).
 Inference only: training runs the plain network (the VGG16 loss network, not the style network,
 takes most of a training step: ``benchmarks/bench_train.py``).

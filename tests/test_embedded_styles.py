@@ -24,7 +24,7 @@ STYLES = embedded_styles()
 # Tiles (what big images get) against the whole image, both fp32: measured mean 0.8-3.6 grey levels
 # over the shipped styles, 90th percentile 2-9 (tiles share instance-norm statistics extrapolated from
 # downscaled copies; from one copy: mean 2.3-5.7; each tile on its own statistics: mean 13).
-TILE_MEAN, TILE_P90 = 6.0, 20.0
+TILE_MEAN, TILE_P90 = 0.1, 0.5  # bands are the untiled output up to float rounding (0.01-0.05 on average)
 # bf16 (precision "auto" on CPUs with native bf16) against fp32, grey levels: measured mean 0.3-0.6,
 # 99.9th percentile 1-7, maximum 2-10 (a few dozen values on the cat's whiskers, invisible). The mean and
 # the 99.9th percentile say what a user sees; the maximum only guards against a broken pixel.
@@ -94,16 +94,16 @@ def test_style_really_stylizes(name, loss_net):
 
 
 @pytest.mark.parametrize("name", sorted(STYLES))
-def test_tiles_and_bf16_look_like_the_whole_fp32_image(name):
-    """What users get for big images (tiles) and on bf16 CPUs is visually what the network makes of
+def test_bands_and_bf16_look_like_the_whole_fp32_image(name):
+    """What users get for big images (bands) and on bf16 CPUs is visually what the network makes of
     the whole image in fp32; a retrained style can break either while still stylizing well."""
     net = TransformerNet.from_pretrained(STYLES[name]).float().eval()
-    x = pil_to_tensor(smooth_image(481, 361))  # odd sizes: the last tiles start off the plain grid
+    x = pil_to_tensor(smooth_image(481, 361))  # odd sizes: padded to the stride grid, the last band shorter
     whole = Stylizer(net, device="cpu", precision="fp32", tile_pixels=10**9).stylize_tensor(x)
-    tiled = Stylizer(net, device="cpu", precision="fp32", tile_pixels=240**2).stylize_tensor(x)
-    err = (tiled - whole).abs() * 255
+    banded = Stylizer(net, device="cpu", precision="fp32", tile_pixels=240**2).stylize_tensor(x)
+    err = (banded - whole).abs() * 255
     mean, p90 = float(err.mean()), float(torch.quantile(err.flatten()[::5], 0.9))
-    assert mean < TILE_MEAN and p90 < TILE_P90, f"{name}: tiles {mean:.1f} grey levels off on average, 90th percentile {p90:.0f}"
+    assert mean < TILE_MEAN and p90 < TILE_P90, f"{name}: bands {mean:.2f} grey levels off on average, 90th percentile {p90:.2f}"
 
     fp32 = Stylizer.from_pretrained(STYLES[name], device="cpu", precision="fp32")
     bf16 = Stylizer.from_pretrained(STYLES[name], device="cpu", precision="bf16")

@@ -1,0 +1,85 @@
+"""Large images: the network whole against in bands (:mod:`fastnst.bands`), side by side in one run.
+
+For each size and precision, with an embedded style (width 32): the median time of
+``Stylizer.stylize_tensor`` on the image already in memory, its peak memory above the baseline
+(``PeakMemory``: resident set, sampled), and how far each output is from the network run whole in
+float64 (mean and max grey levels; the float64 reference is skipped above ``--exact-max`` pixels).
+Bands use the ``Stylizer``'s ``tile_pixels`` (``--tile-pixels``, default the library's 4 MP), the
+whole image runs with the limit lifted.
+
+    .venv/bin/python benchmarks/bench_bands.py                              # 3 MP and 12 MP, fp32 and bf16
+    .venv/bin/python benchmarks/bench_bands.py --sizes 1024x768 --tile-pixels 65536 --repeats 1   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+
+from common import PeakMemory, cpu_supports_bf16, describe, machine, parse_sizes, report, size_label, time_it, write_json
+
+import torch  # noqa: E402  (after common, which puts the repository on sys.path)
+
+from fastnst import Stylizer, TransformerNet  # noqa: E402
+from fastnst.stylizer import DEFAULT_TILE_PIXELS  # noqa: E402
+from fastnst.styles import embedded_styles  # noqa: E402
+
+
+def photo_like(h: int, w: int) -> torch.Tensor:
+    """A smooth random image with some edges (1x3xHxW in [0, 1]): blurred noise, upscaled."""
+    g = torch.Generator().manual_seed(0)
+    small = torch.rand(1, 3, max(4, h // 32), max(4, w // 32), generator=g)
+    return torch.nn.functional.interpolate(small, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--style", default="starry_night", help="embedded style (default starry_night)")
+    p.add_argument("--sizes", default="2048x1536,4000x3000", help="WxH (default 2048x1536,4000x3000: 3 and 12 MP)")
+    p.add_argument("--tile-pixels", type=int, default=DEFAULT_TILE_PIXELS, help="the bands' pixels (default the library's)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per figure (default 3)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--exact-max", type=int, default=4_000_000, help="largest image given a float64 reference (default 4 MP)")
+    p.add_argument("--json", default="bench_bands.json", help="write all figures here (default bench_bands.json)")
+    p.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    net = TransformerNet.from_pretrained(embedded_styles()[args.style]).float().eval()
+    precisions = ["fp32"] + (["bf16"] if cpu_supports_bf16() else [])
+    rows = []
+    for h, w in parse_sizes(args.sizes):
+        x = photo_like(h, w)
+        exact = None
+        if h * w <= args.exact_max:
+            with torch.inference_mode():
+                exact = copy.deepcopy(net).double()(x.double()).float()
+        for precision in precisions:
+            for how, limit in (("whole", 10**12), ("bands", args.tile_pixels)):
+                s = Stylizer(copy.deepcopy(net), device="cpu", precision=precision, tile_pixels=limit)
+                with PeakMemory() as mem:
+                    y = s.stylize_tensor(x)
+                t = time_it(lambda: s.stylize_tensor(x), repeats=args.repeats, warmup=0)
+                row = {"size": size_label(h, w), "precision": precision, "how": how, "s": t["median_s"],
+                       "peak_mib": mem.peak_mib}
+                if exact is not None:
+                    err = (y - exact).abs() * 255
+                    row.update(err_mean=float(err.mean()), err_max=float(err.max()))
+                rows.append(row)
+                del s, y
+            whole, bands = rows[-2], rows[-1]
+            bands["time_ratio"] = bands["s"] / whole["s"]
+            bands["memory_ratio"] = bands["peak_mib"] / max(whole["peak_mib"], 1e-9)
+    columns = [("size", "size"), ("precision", "precision"), ("how", "how"), ("s", "s"), ("time_ratio", "x whole"),
+               ("peak_mib", "peak MiB"), ("memory_ratio", "x whole"), ("err_mean", "grey mean vs fp64"),
+               ("err_max", "grey max")]
+    info = machine()
+    write_json({"machine": info, "style": args.style, "tile_pixels": args.tile_pixels, "rows": rows}, args.json)
+    report(f"Large images, {args.style} (width {net.channels}), bands of {args.tile_pixels / 1e6:.2g} MP: {describe(info)}",
+           rows, columns, markdown=args.markdown, json_path=args.json,
+           notes=["x whole: the bands' time and peak memory over the whole image's, same size and precision."])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
