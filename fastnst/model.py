@@ -59,6 +59,18 @@ class RecordsStats:
         mean, var = self.stats
         return mean.to(x.dtype), var.to(x.dtype)
 
+    @staticmethod
+    @contextmanager
+    def replaying(layer_stats: list[tuple["RecordsStats", tuple[torch.Tensor, torch.Tensor]]]) -> Iterator[None]:
+        """Within the block, each listed layer uses its given (mean, variance) instead of its own; others are untouched."""
+        try:
+            for m, st in layer_stats:
+                m.mode, m.stats = "replay", st
+            yield
+        finally:
+            for m, _ in layer_stats:
+                m.mode, m.stats = "normal", None
+
 
 class InstanceNorm(nn.InstanceNorm2d, RecordsStats):
     """Affine instance norm that can reuse statistics recorded on another image.
@@ -323,13 +335,8 @@ class TransformerNet(
         norms = self.recorded_layers()
         if len(stats) != len(norms):
             raise ValueError(f"{len(stats)} recorded statistics for {len(norms)} recorded layers.")
-        try:
-            for m, st in zip(norms, stats):
-                m.mode, m.stats = "replay", st
+        with RecordsStats.replaying(list(zip(norms, stats))):
             yield
-        finally:
-            for m in norms:
-                m.mode, m.stats = "normal", None
 
     # --- hub mixin -------------------------------------------------------------------------
 
