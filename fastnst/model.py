@@ -83,13 +83,20 @@ class InstanceNorm(nn.InstanceNorm2d, RecordsStats):
         super().__init__(channels, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        one_image = x.shape[0] == 1 and not torch.is_grad_enabled() and not torch.onnx.is_in_onnx_export()
+        if one_image and self.mode != "replay" and self.batch_norm_drifts(x):
+            # measure the statistics apart (pairwise sums), then normalise with them in one fused pass
+            var, mean = torch.var_mean(x, dim=(0, 2, 3), correction=0)
+            if self.mode == "record":
+                self.stats = (mean.view(1, -1, 1, 1), var.view(1, -1, 1, 1))
+            return self._normalised(x, mean, var)
         if self.mode == "normal":
-            if x.shape[0] == 1 and not torch.is_grad_enabled() and not torch.onnx.is_in_onnx_export():
+            if one_image:
                 # Inference on one image: batch norm with batch statistics is the same operation, and
                 # runs on channels_last directly, where instance_norm reshapes through two copies.
                 return F.batch_norm(x, None, None, self.weight.to(x.dtype), self.bias.to(x.dtype), True, 0.0, self.eps)
             return super().forward(x)
-        if self.mode == "record" and x.shape[0] == 1 and not torch.is_grad_enabled():
+        if self.mode == "record" and one_image:
             # one image: batch norm's own pass gives the statistics with the output (var_mean on a copy
             # in float32 cost a video key frame 3x the plain pass)
             y, mean, invstd = torch.native_batch_norm(x, self.weight.to(x.dtype), self.bias.to(x.dtype), None, None,
@@ -98,10 +105,22 @@ class InstanceNorm(nn.InstanceNorm2d, RecordsStats):
             return y
         mean, var = self.recorded_stats(x)
         if mean.shape[0] == 1 and not torch.onnx.is_in_onnx_export():  # one set for all: batch norm's fused kernel
-            m, v = self.stats  # float32
-            return F.batch_norm(x, m.view(-1), v.view(-1), self.weight.float(), self.bias.float(), False, 0.0, self.eps)
+            return self._normalised(x, *self.stats)
         y = (x - mean) * torch.rsqrt(var + self.eps)
         return y * self.weight.view(1, -1, 1, 1).to(x.dtype) + self.bias.view(1, -1, 1, 1).to(x.dtype)
+
+    def _normalised(self, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+        """``x`` normalised with the given per-channel float32 (mean, variance), by batch norm's fused kernel."""
+        return F.batch_norm(x, mean.float().reshape(-1), var.float().reshape(-1), self.weight.float(), self.bias.float(),
+                            False, 0.0, self.eps)
+
+    @staticmethod
+    def batch_norm_drifts(x: torch.Tensor) -> bool:
+        """Whether torch's batch norm would measure one image's statistics inaccurately: on the CPU, float32 in
+        channels_last, its single sweep sums in float32 and drifts with the pixel count (visibly at a few
+        megapixels; ``benchmarks/bench_bands.py`` measures it). Below 512 x 512 pixels the drift is negligible."""
+        return (x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[2] * x.shape[3] > 512 * 512
+                and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
 
 
 class MeanCentre(nn.Module, RecordsStats):

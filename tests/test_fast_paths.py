@@ -48,6 +48,30 @@ def test_channels_last_matches_contiguous():
     torch.testing.assert_close(cl, ref, atol=FP32_ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("mode", ["normal", "record"])
+def test_instance_norm_is_exact_on_large_channels_last_images(mode):
+    """torch's CPU batch norm (the one-image fast path) sums a float32 channels_last image in float32 in
+    one sweep: with channel means far from zero its error here was 20x the bound below."""
+    from fastnst.model import InstanceNorm
+    norm = InstanceNorm(8).eval()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        norm.weight.copy_(torch.rand(8, generator=g) + 0.5)
+        norm.bias.copy_(torch.randn(8, generator=g))
+    x = torch.randn(1, 8, 1024, 1024, generator=g) * 2 + torch.arange(8.0).view(1, 8, 1, 1) * 12
+    ref = torch.nn.functional.instance_norm(x.double(), weight=norm.weight.double(), bias=norm.bias.double())
+    norm.mode = mode
+    with torch.inference_mode():
+        y = norm(x.contiguous(memory_format=torch.channels_last))
+    assert InstanceNorm.batch_norm_drifts(x.contiguous(memory_format=torch.channels_last))
+    assert not InstanceNorm.batch_norm_drifts(x) and not InstanceNorm.batch_norm_drifts(x[..., :512, :512])
+    assert (y.double() - ref).abs().max() < 1e-4
+    if mode == "record":  # the kept statistics are the exact ones too, for the frames that replay them
+        var, mean = torch.var_mean(x.double(), dim=(2, 3), keepdim=True, correction=0)
+        torch.testing.assert_close(norm.stats[0].double(), mean, atol=1e-5, rtol=0)
+        torch.testing.assert_close(norm.stats[1].double(), var, atol=1e-4, rtol=1e-5)
+
+
 def test_bf16_is_close_to_fp32():
     model = net(seed=1)
     fp32 = Stylizer(copy.deepcopy(model), device="cpu", precision="fp32")
