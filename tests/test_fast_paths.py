@@ -49,22 +49,26 @@ def test_channels_last_matches_contiguous():
 
 
 @pytest.mark.parametrize("mode", ["normal", "record"])
-def test_instance_norm_is_exact_on_large_channels_last_images(mode):
-    """torch's CPU batch norm (the one-image fast path) sums a float32 channels_last image in float32 in
-    one sweep: with channel means far from zero its error here was 20x the bound below."""
+def test_instance_norm_is_exact_on_huge_channels_last_images(mode):
+    """torch's CPU batch norm (the one-image fast path) sums a float32 channels_last image in float32 in one
+    sweep, 1.1 standard deviations off on this 4.2 MP image; above 4 MP (images run whole with ``tile_pixels``
+    raised) the statistics are measured apart."""
     from fastnst.model import InstanceNorm
-    norm = InstanceNorm(8).eval()
+    c, h, w = 8, 2049, 2050
+    norm = InstanceNorm(c).eval()
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        norm.weight.copy_(torch.rand(8, generator=g) + 0.5)
-        norm.bias.copy_(torch.randn(8, generator=g))
-    x = torch.randn(1, 8, 1024, 1024, generator=g) * 2 + torch.arange(8.0).view(1, 8, 1, 1) * 12
-    ref = torch.nn.functional.instance_norm(x.double(), weight=norm.weight.double(), bias=norm.bias.double())
+        norm.weight.copy_(torch.rand(c, generator=g) + 0.5)
+        norm.bias.copy_(torch.randn(c, generator=g))
+    x = torch.randn(1, c, h, w, generator=g) * 2 + torch.arange(float(c)).view(1, c, 1, 1) * 12
+    ref = torch.nn.functional.instance_norm(x.double(), weight=norm.weight.detach().double(),
+                                            bias=norm.bias.detach().double())
+    cl = x.contiguous(memory_format=torch.channels_last)
+    assert InstanceNorm.batch_norm_drifts(cl)
+    assert not InstanceNorm.batch_norm_drifts(x) and not InstanceNorm.batch_norm_drifts(cl[..., :2048, :2048])
     norm.mode = mode
     with torch.inference_mode():
-        y = norm(x.contiguous(memory_format=torch.channels_last))
-    assert InstanceNorm.batch_norm_drifts(x.contiguous(memory_format=torch.channels_last))
-    assert not InstanceNorm.batch_norm_drifts(x) and not InstanceNorm.batch_norm_drifts(x[..., :512, :512])
+        y = norm(cl)
     assert (y.double() - ref).abs().max() < 1e-4
     if mode == "record":  # the kept statistics are the exact ones too, for the frames that replay them
         var, mean = torch.var_mean(x.double(), dim=(2, 3), keepdim=True, correction=0)
