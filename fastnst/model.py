@@ -110,7 +110,7 @@ class InstanceNorm(nn.InstanceNorm2d, RecordsStats):
         return y * self.weight.view(1, -1, 1, 1).to(x.dtype) + self.bias.view(1, -1, 1, 1).to(x.dtype)
 
     def _normalised(self, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-        """``x`` normalised with the given per-channel float32 (mean, variance), by batch norm's fused kernel."""
+        """``x`` normalised with the given per-channel (mean, variance), taken as float32, by batch norm's fused kernel."""
         return F.batch_norm(x, mean.float().reshape(-1), var.float().reshape(-1), self.weight.float(), self.bias.float(),
                             False, 0.0, self.eps)
 
