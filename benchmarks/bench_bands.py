@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                 ways.insert(1, ("whole, one-sweep stats", 10**12, False))
             for how, limit, exact in ways:
                 s = Stylizer(copy.deepcopy(net), device="cpu", precision=precision, tile_pixels=limit)
-                with one_sweep_stats(not exact), PeakMemory() as mem:  # the first run, timed too (a minute at 12 MP)
+                # the first run, timed too (a minute at 12 MP)
+                with one_sweep_stats(not exact), PeakMemory() as mem:
                     start = time.perf_counter()
                     y = s.stylize_tensor(x)
                     first = time.perf_counter() - start

@@ -110,9 +110,9 @@ class InstanceNorm(nn.InstanceNorm2d, RecordsStats):
         return y * self.weight.view(1, -1, 1, 1).to(x.dtype) + self.bias.view(1, -1, 1, 1).to(x.dtype)
 
     def _normalised(self, x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
-        """``x`` normalised with the given per-channel (mean, variance), taken as float32, by batch norm's fused kernel."""
-        return F.batch_norm(x, mean.float().reshape(-1), var.float().reshape(-1), self.weight.float(), self.bias.float(),
-                            False, 0.0, self.eps)
+        """``x`` normalised with the given per-channel (mean, variance), as float32, by batch norm's fused kernel."""
+        m, v = mean.float().reshape(-1), var.float().reshape(-1)
+        return F.batch_norm(x, m, v, self.weight.float(), self.bias.float(), False, 0.0, self.eps)
 
     @staticmethod
     def batch_norm_drifts(x: torch.Tensor) -> bool:
