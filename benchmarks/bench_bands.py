@@ -21,7 +21,6 @@ import contextlib
 import copy
 import statistics
 import time
-from typing import Iterator
 from unittest import mock
 
 from common import (PeakMemory, add_run_options, cpu_supports_bf16, describe, machine, parse_run_options, parse_sizes,
@@ -35,14 +34,10 @@ from fastnst.stylizer import DEFAULT_TILE_PIXELS  # noqa: E402
 from fastnst.styles import embedded_styles  # noqa: E402
 
 
-@contextlib.contextmanager
-def one_sweep_stats(on: bool) -> Iterator[None]:
-    """Within the block, if ``on``, every norm uses torch's batch-norm statistics whatever the image's size."""
-    if not on:
-        yield
-        return
-    with mock.patch.object(InstanceNorm, "batch_norm_drifts", staticmethod(lambda x: False)):
-        yield
+def one_sweep_stats(on: bool) -> contextlib.AbstractContextManager:
+    """If ``on``, within the block every norm uses torch's batch-norm statistics whatever the image's size."""
+    return mock.patch.object(InstanceNorm, "batch_norm_drifts", staticmethod(lambda x: False)) if on \
+        else contextlib.nullcontext()
 
 
 def photo_like(h: int, w: int) -> torch.Tensor:

@@ -28,6 +28,7 @@ from PIL import Image
 from conftest import REPO, levels, smooth_image
 import fastnst.device
 from fastnst import Stylizer, TransformerNet
+from fastnst.model import InstanceNorm
 from fastnst.stylizer import compile_network
 
 FP32_ATOL = 1e-4
@@ -53,7 +54,6 @@ def test_instance_norm_is_exact_on_huge_channels_last_images(mode):
     """torch's CPU batch norm (the one-image fast path) sums a float32 channels_last image in float32 in one
     sweep, 1.1 standard deviations off on this 4.2 MP image; above 4 MP (images run whole with ``tile_pixels``
     raised) the statistics are measured apart."""
-    from fastnst.model import InstanceNorm
     c, h, w = 8, 2049, 2050
     norm = InstanceNorm(c).eval()
     g = torch.Generator().manual_seed(0)
