@@ -117,9 +117,9 @@ class InstanceNorm(nn.InstanceNorm2d, RecordsStats):
     @staticmethod
     def batch_norm_drifts(x: torch.Tensor) -> bool:
         """Whether torch's batch norm would measure one image's statistics inaccurately: on the CPU, float32 in
-        channels_last, its single sweep sums in float32 and drifts with the pixel count. Measuring them apart costs
-        a third more time (``benchmarks/bench_bands.py`` measures both), so it is done only above the Stylizer's
-        band size (4 MP), which images reach whole only when a caller raises ``tile_pixels``."""
+        channels_last, its single sweep sums in float32 and drifts with the pixel count. Measuring them apart takes
+        several more sweeps (``benchmarks/bench_bands.py`` times the whole pass both ways), so it is done only above
+        the Stylizer's band size (4 MP), which images reach whole only when a caller raises ``tile_pixels``."""
         return (x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[2] * x.shape[3] > 2048 * 2048
                 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
 
