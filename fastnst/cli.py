@@ -369,6 +369,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--content-weight", type=float, default=None,
                    help="measure against this content weight instead of the training's (a style trained with a "
                         "raised one, to keep photos recognisable, measured on its painting's shared objective)")
+    p.add_argument("--tv-weight", type=float, default=None,
+                   help="measure against this total-variation weight instead of the training's (a style trained "
+                        "with a lowered one measured on its painting's shared objective and Gatys runs)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, mps, auto (default cpu)")
     p.add_argument("--loss-network-path", default=None, help="weights file of the loss network (as in training)")
     p.add_argument("--line-search", action="store_true", help="L-BFGS with strong-Wolfe line search (default: none)")
@@ -394,7 +397,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         result = evaluate_style(style_dir, photo_files(args.photos), args.sizes, args.iterations,
                                 style_image=args.style_image, max_photos=args.max_photos, device=args.device, out=out,
                                 loss_network_path=args.loss_network_path, line_search=args.line_search,
-                                resume=args.resume, init=args.init, content_weight=args.content_weight)
+                                resume=args.resume, init=args.init, content_weight=args.content_weight,
+                                tv_weight=args.tv_weight)
         print(f"{result['style']}: style image {result['style_image']} ({result['style_image_source']})")
         print(format_table(result))
         print(f"wrote {out / 'eval.json'}, {out / 'summary.md'}, " + ", ".join(result.get("pictures", [])))

@@ -322,7 +322,7 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
                    style_image: str | os.PathLike | None = None, max_photos: int | None = None,
                    device: str | torch.device | None = "cpu", out: str | os.PathLike | None = None,
                    loss_network_path: str | None = None, line_search: bool = False, resume: bool = False,
-                   init: str = "content", content_weight: float | None = None,
+                   init: str = "content", content_weight: float | None = None, tv_weight: float | None = None,
                    log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Feed-forward vs Gatys on every photo and size; returns the result dict (also ``out``/eval.json).
 
@@ -332,9 +332,10 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
     photos that are not in the style's training data folder (held-out photos from that folder may
     be research-only). ``resume`` reuses the Gatys runs of an earlier eval.json made with the same
     style image, loss settings, start and iterations: only the network is measured again, so a
-    style can be re-evaluated after more training in seconds. ``content_weight`` measures against that
-    content weight instead of the training's: a style whose last legs raised it (to keep photos recognisable)
-    is measured on its painting's shared objective, and so against the same Gatys runs as before.
+    style can be re-evaluated after more training in seconds. ``content_weight`` and ``tv_weight`` measure
+    against those weights instead of the training's: a style whose last legs changed them (a raised content
+    weight keeps photos recognisable; a lowered TV weight frees fine strokes) is measured on its painting's
+    shared objective, and so against the same Gatys runs as before.
     """
     if init not in INITS:
         raise FastNSTError(f"init must be one of {', '.join(INITS)}, not {init!r}.")
@@ -345,11 +346,13 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
     if not training:
         log(f"warning: {style_dir}/config.json has no training block; using the default loss settings")
     settings = ObjectiveSettings.from_training(training)
-    trained_content_weight = settings.content_weight
-    if content_weight is not None:
-        if not content_weight > 0:
-            raise FastNSTError(f"content weight must be positive, not {content_weight}.")
-        settings = replace(settings, content_weight=float(content_weight))
+    trained = {"content_weight": settings.content_weight, "tv_weight": settings.tv_weight}
+    if content_weight is not None and not content_weight > 0:
+        raise FastNSTError(f"content weight must be positive, not {content_weight}.")
+    if tv_weight is not None and not tv_weight >= 0:
+        raise FastNSTError(f"TV weight must be zero or more, not {tv_weight}.")
+    overrides = {"content_weight": content_weight, "tv_weight": tv_weight}
+    settings = replace(settings, **{k: float(v) for k, v in overrides.items() if v is not None})
     name = str((config.get("style") or {}).get("name") or style_dir.name)
     style_path, style_note = find_style_image(style_dir, training, style_image, name=name)
     files = photo_files(photos)
@@ -371,7 +374,7 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
         # the loss, and the crop size it was trained at (the scale of its strokes)
         "settings": {**asdict(settings), "style_layers": list(settings.style_layers),
                      "image_size": int(training.get("image_size", 256))},
-        "trained_content_weight": trained_content_weight,
+        "trained_content_weight": trained["content_weight"], "trained_tv_weight": trained["tv_weight"],
         "iterations": iterations, "sizes": list(sizes), "counting": COUNTING, "line_search": line_search, "init": init,
         "device": str(dev), "hardware": hardware_description(), "torch_threads": torch.get_num_threads(),
         "photos": [str(f) for f in files], "warnings": warnings, "runs": [],
@@ -678,10 +681,12 @@ def markdown_summary(result: Mapping[str, Any]) -> str:
             f"{start}, iterations = loss evaluations. \"matched\": the Gatys iterations whose loss equals the "
             f"network's on each photo (interpolated in log-loss; 0: no better than the start image), median over the "
             f"photos; time ratios on the mean times. Times on {result['hardware']} ({result['device']}).")
-    trained = result.get("trained_content_weight")
-    if trained is not None and trained != result["settings"]["content_weight"]:
-        note += (f" Measured at content weight {result['settings']['content_weight']:g}, the objective this painting's "
-                 f"Gatys runs optimise; the network's last training used {trained:g}.")
+    for key in ("content_weight", "tv_weight"):
+        trained = result.get(f"trained_{key}")
+        if trained is not None and trained != result["settings"][key]:
+            what = key.replace("_weight", "").replace("tv", "TV")
+            note += (f" Measured at {what} weight {result['settings'][key]:g}, the objective this painting's "
+                     f"Gatys runs optimise; the network's last training used {trained:g}.")
     added = {size: s["direction_added_median"] for size, s in result["summary"].items() if "direction_added_median" in s}
     if added and "style_direction" in result:
         note += (" Direction (a screen for streaks): the network's output has "

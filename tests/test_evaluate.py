@@ -324,27 +324,30 @@ def test_resume_after_retraining_measures_only_the_network(eval_style, photos, t
     assert second["runs"][0]["feed_forward"]["loss"]["total"] != first["runs"][0]["feed_forward"]["loss"]["total"]
 
 
-def test_content_weight_measures_a_retrained_style_on_its_paintings_objective(eval_style, photos, tmp_path, capsys):
-    """A style whose last training raised the content weight is measured, with --content-weight, on the objective its
-    painting's Gatys runs optimise (reusing them), and the summary says which weight it was measured at."""
+@pytest.mark.parametrize("key, label, bad", [("content_weight", "content", 0.0), ("tv_weight", "TV", -1.0)])
+def test_weight_override_measures_a_retrained_style_on_its_paintings_objective(eval_style, photos, tmp_path, capsys,
+                                                                              key, label, bad):
+    """A style whose last training changed the content or TV weight is measured, with --content-weight or --tv-weight,
+    on the objective its painting's Gatys runs optimise (reusing them), and the summary says which weight it was
+    measured at."""
     style, out, argv, first = _evaluated_copy(eval_style, photos, tmp_path)
-    trained = first["settings"]["content_weight"]
+    trained = first["settings"][key]
     config = json.loads((style / "config.json").read_text())
-    config["training"]["content_weight"] = 2 * trained
+    config["training"][key] = 2 * trained
     (style / "config.json").write_text(json.dumps(config))
     capsys.readouterr()
-    assert cli_main(argv + ["--resume", "--content-weight", str(trained)]) == 0
+    assert cli_main(argv + ["--resume", "--" + key.replace("_", "-"), str(trained)]) == 0
     assert "reusing the Gatys runs" in capsys.readouterr().err
     second = json.loads((out / "eval.json").read_text())
-    assert second["settings"]["content_weight"] == trained and second["trained_content_weight"] == 2 * trained
+    assert second["settings"][key] == trained and second[f"trained_{key}"] == 2 * trained
     assert _gatys_only(second["runs"]) == _gatys_only(first["runs"])
-    assert f"Measured at content weight {trained:g}" in (out / "summary.md").read_text()
-    assert "Measured at content weight" not in markdown_summary(first)
+    assert f"Measured at {label} weight {trained:g}" in (out / "summary.md").read_text()
+    assert "Measured at" not in markdown_summary(first)
     # without the flag the retrained style's own objective differs: its Gatys runs are not reused
     result = evaluate_style(style, [photos], sizes=(32,), iterations=(2,), max_photos=1, log=lambda s: None)
-    assert result["settings"]["content_weight"] == 2 * trained and result["fingerprint"] != second["fingerprint"]
-    with pytest.raises(FastNSTError, match="content weight must be positive"):
-        evaluate_style(style, [photos], sizes=(32,), iterations=(2,), max_photos=1, content_weight=0, log=lambda s: None)
+    assert result["settings"][key] == 2 * trained and result["fingerprint"] != second["fingerprint"]
+    with pytest.raises(FastNSTError, match=f"{label} weight must be"):
+        evaluate_style(style, [photos], sizes=(32,), iterations=(2,), max_photos=1, log=lambda s: None, **{key: bad})
 
 
 def test_noise_start_and_held_out_photos(eval_style, photos, tmp_path):
