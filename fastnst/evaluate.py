@@ -681,12 +681,13 @@ def markdown_summary(result: Mapping[str, Any]) -> str:
             f"{start}, iterations = loss evaluations. \"matched\": the Gatys iterations whose loss equals the "
             f"network's on each photo (interpolated in log-loss; 0: no better than the start image), median over the "
             f"photos; time ratios on the mean times. Times on {result['hardware']} ({result['device']}).")
-    for key in ("content_weight", "tv_weight"):
-        trained = result.get(f"trained_{key}")
-        if trained is not None and trained != result["settings"][key]:
-            what = key.replace("_weight", "").replace("tv", "TV")
-            note += (f" Measured at {what} weight {result['settings'][key]:g}, the objective this painting's "
-                     f"Gatys runs optimise; the network's last training used {trained:g}.")
+    changed = [(label, result["settings"][key], result[f"trained_{key}"]) for key, label in
+               (("content_weight", "content"), ("tv_weight", "TV")) if result.get(f"trained_{key}") not in
+               (None, result["settings"][key])]
+    if changed:
+        note += (" Measured at " + " and ".join(f"{label} weight {now:g}" for label, now, _ in changed)
+                 + ", the objective this painting's Gatys runs optimise; the network's last training used "
+                 + " and ".join(f"{then:g}" for _, _, then in changed) + ".")
     added = {size: s["direction_added_median"] for size, s in result["summary"].items() if "direction_added_median" in s}
     if added and "style_direction" in result:
         note += (" Direction (a screen for streaks): the network's output has "
