@@ -346,7 +346,7 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
     if not training:
         log(f"warning: {style_dir}/config.json has no training block; using the default loss settings")
     settings = ObjectiveSettings.from_training(training)
-    trained = {"content_weight": settings.content_weight, "tv_weight": settings.tv_weight}
+    trained = settings  # the training's own weights, recorded beside the ones measured at
     if content_weight is not None and not content_weight > 0:
         raise FastNSTError(f"content weight must be positive, not {content_weight}.")
     if tv_weight is not None and not tv_weight >= 0:
@@ -374,7 +374,7 @@ def evaluate_style(style_dir: str | os.PathLike, photos: Sequence[str | os.PathL
         # the loss, and the crop size it was trained at (the scale of its strokes)
         "settings": {**asdict(settings), "style_layers": list(settings.style_layers),
                      "image_size": int(training.get("image_size", 256))},
-        "trained_content_weight": trained["content_weight"], "trained_tv_weight": trained["tv_weight"],
+        "trained_content_weight": trained.content_weight, "trained_tv_weight": trained.tv_weight,
         "iterations": iterations, "sizes": list(sizes), "counting": COUNTING, "line_search": line_search, "init": init,
         "device": str(dev), "hardware": hardware_description(), "torch_threads": torch.get_num_threads(),
         "photos": [str(f) for f in files], "warnings": warnings, "runs": [],
@@ -681,13 +681,15 @@ def markdown_summary(result: Mapping[str, Any]) -> str:
             f"{start}, iterations = loss evaluations. \"matched\": the Gatys iterations whose loss equals the "
             f"network's on each photo (interpolated in log-loss; 0: no better than the start image), median over the "
             f"photos; time ratios on the mean times. Times on {result['hardware']} ({result['device']}).")
-    changed = [(label, result["settings"][key], result[f"trained_{key}"]) for key, label in
-               (("content_weight", "content"), ("tv_weight", "TV")) if result.get(f"trained_{key}") not in
-               (None, result["settings"][key])]
-    if changed:
-        note += (" Measured at " + " and ".join(f"{label} weight {now:g}" for label, now, _ in changed)
-                 + ", the objective this painting's Gatys runs optimise; the network's last training used "
-                 + " and ".join(f"{then:g}" for _, _, then in changed) + ".")
+    measured, trained = [], []
+    for key, label in (("content_weight", "content"), ("tv_weight", "TV")):
+        then, now = result.get(f"trained_{key}"), result["settings"][key]
+        if then is not None and then != now:
+            measured.append(f"{label} weight {now:g}")
+            trained.append(f"{then:g}")
+    if measured:
+        note += (f" Measured at {' and '.join(measured)}, the objective this painting's Gatys runs optimise; "
+                 f"the network's last training used {' and '.join(trained)}.")
     added = {size: s["direction_added_median"] for size, s in result["summary"].items() if "direction_added_median" in s}
     if added and "style_direction" in result:
         note += (" Direction (a screen for streaks): the network's output has "

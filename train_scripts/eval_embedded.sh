@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 PHOTOS=${PHOTOS:-../shared/data/photos}
 INIT=${INIT:-noise}
 JOBS=${JOBS:-2}
+WEIGHTS=(--content-weight 1 --tv-weight 10)  # every painting's shared objective (see above)
 PY=${PY:-.venv/bin/python}
 OUT=docs/eval/$INIT
 NAMES=${*:-$(ls fastnst/embedded)}
@@ -22,9 +23,9 @@ mapfile -t HELD < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' -e "s|^|$PHOTOS/|" t
 for name in $NAMES; do
   echo "$name"
 done | xargs -P "$JOBS" -I{} env OMP_NUM_THREADS=1 $PY -m fastnst.cli eval {} --photos "${HELD[@]}" fastnst/assets/astronaut.jpg \
-  --style-image train_scripts/embedded_styles.json --init "$INIT" --out "$OUT/{}" --resume --content-weight 1 --tv-weight 10 >/dev/null
+  --style-image train_scripts/embedded_styles.json --init "$INIT" --out "$OUT/{}" --resume "${WEIGHTS[@]}" >/dev/null
 # the combined table, and each result into its style folder (config.json, evaluation.jpg, card); Gatys runs reused
 OMP_NUM_THREADS=1 $PY -m fastnst.cli eval $NAMES --photos "${HELD[@]}" fastnst/assets/astronaut.jpg --init "$INIT" \
   --style-image train_scripts/embedded_styles.json \
-  --out "$OUT" --resume --content-weight 1 --tv-weight 10 --table "$OUT/table.md" --into-card >/dev/null
+  --out "$OUT" --resume "${WEIGHTS[@]}" --table "$OUT/table.md" --into-card >/dev/null
 cat "$OUT/table.md"
