@@ -54,7 +54,8 @@ A fastnst style: a feed-forward image transformation network (Johnson et al., *P
 Style Transfer and Super-Resolution*, ECCV 2016) that repaints any photo in the style of *{{ title }}*{{ by }} in a \
 single forward pass.
 
-Architecture: `TransformerNet` with {{ channels }} base channels and {{ num_residual }} residual blocks (reflection \
+Architecture: `TransformerNet` with {{ channels }} base channels and {{ num_residual }} residual blocks\
+{% if dilations %} of dilations {{ dilations }}{% endif %} (reflection \
 padding, instance norm, {{ upsampling }} upsampling){% if input_skip %}; the input photo{% if centred_skip %}, less \
 its mean colour,{% endif %} is added to its output{% if skip_gain %} (times a learnt factor per colour channel){% endif %}, \
 so it learns only what the style changes{% endif %}; weights in \
@@ -156,6 +157,7 @@ def card_variables(config: dict[str, Any], repo_id: str | None = None,
         "marker": GENERATED_MARKER, "name": name, "ref": repo_id or name, "title": title, "images": images,
         "by": (f" by {artist}" if artist else "") + (f" ({year})" if year else ""),
         "channels": config.get("channels", "?"), "num_residual": config.get("num_residual", "?"),
+        "dilations": ", ".join(map(str, config.get("dilations") or [])),
         "input_skip": bool(config.get("input_skip")), "centred_skip": config.get("centred_skip") is True,
         "skip_gain": config.get("skip_gain") is True,
         "licence": licence,

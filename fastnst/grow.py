@@ -10,6 +10,7 @@ training continues from there instead of from scratch.
 - Deeper (Net2DeeperNet): new residual blocks after the trained ones, each starting as the identity
   (the scale and shift of its last instance norm at zero, so the block adds nothing until training
   moves them; its convolutions keep their random initialisation and start learning as soon as it does).
+  New blocks may be dilated: the same function at the start, a wider reach once they learn.
 """
 
 from __future__ import annotations
@@ -49,15 +50,20 @@ def widened(net: TransformerNet, channels: int, noise: float = 0.02, seed: int =
     return wide
 
 
-def deepened(net: TransformerNet, num_residual: int) -> TransformerNet:
+def deepened(net: TransformerNet, num_residual: int, dilations: tuple[int, ...] | list[int] = ()) -> TransformerNet:
     """``net`` with ``num_residual`` residual blocks (at least its own): the new blocks follow the trained ones and
-    start as the identity, so the deeper network computes the same function. Style and training metadata are kept."""
-    if num_residual == net.num_residual:
+    start as the identity, so the deeper network computes the same function. ``dilations`` (one per block of the
+    deeper network; empty: all 1) must keep the trained blocks' own. Style and training metadata are kept."""
+    dilations = tuple(dilations) or (1,) * num_residual
+    if num_residual == net.num_residual and dilations == net.block_dilations:
         return net
     if num_residual < net.num_residual:
         raise TrainingError(f"cannot deepen a network of {net.num_residual} residual blocks to {num_residual}: "
                             f"blocks are only added, never dropped.")
-    deep = TransformerNet(**{**net.config, "num_residual": num_residual})
+    if len(dilations) != num_residual or dilations[:net.num_residual] != net.block_dilations:
+        raise TrainingError(f"cannot deepen a network whose blocks have dilations {list(net.block_dilations)} to "
+                            f"{list(dilations)}: the trained blocks keep theirs (only new blocks may differ).")
+    deep = TransformerNet(**{**net.config, "num_residual": num_residual, "dilations": dilations})
     state = deep.state_dict()
     state.update({k: v.float() for k, v in net.state_dict().items()})
     deep.load_state_dict(state)
@@ -74,6 +80,6 @@ def grown(net: TransformerNet, like: TransformerNet) -> TransformerNet:
     blocks); otherwise as it is, for the caller to refuse the mismatch."""
     if like.channels % net.channels == 0:
         net = widened(net, like.channels)
-    if like.num_residual > net.num_residual:
-        net = deepened(net, like.num_residual)
+    if like.num_residual > net.num_residual and like.block_dilations[:net.num_residual] == net.block_dilations:
+        net = deepened(net, like.num_residual, like.block_dilations)
     return net

@@ -25,7 +25,7 @@ from torch import nn
 from .card import DEFAULT_LICENSE, MODEL_CARD_TEMPLATE, card_variables
 from .errors import InvalidStyleError, translate_hub_errors
 from .styles import (ARCHITECTURE_KEYS, CONFIG_NAME, TAGS, UPSAMPLE_MODES, WEIGHTS_NAME, load_weights, read_config,
-                     refuse_missing_weights, validate_architecture)
+                     refuse_missing_weights, validate_architecture, validated_dilations)
 
 
 AVERAGE_PHOTO_RGB = (0.485, 0.456, 0.406)  # ImageNet's mean colour, in [0, 1]
@@ -160,8 +160,10 @@ class SkipGain(nn.Module):
 class ConvLayer(nn.Sequential):
     """Reflection padding + convolution (+ optional instance norm and ReLU)."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, norm: bool = True, relu: bool = True):
-        layers: list[nn.Module] = [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, stride)]
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, norm: bool = True, relu: bool = True,
+                 dilation: int = 1):
+        layers: list[nn.Module] = [nn.ReflectionPad2d(dilation * (kernel // 2)),
+                                   nn.Conv2d(cin, cout, kernel, stride, dilation=dilation)]
         if norm:
             layers.append(InstanceNorm(cout))
         if relu:
@@ -187,9 +189,12 @@ class UpsampleConv(nn.Module):
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, channels: int) -> None:
+    """Two 3x3 convolutions added to their input; ``dilation`` spreads their taps (same weights, wider reach)."""
+
+    def __init__(self, channels: int, dilation: int = 1) -> None:
         super().__init__()
-        self.body = nn.Sequential(ConvLayer(channels, channels, 3), ConvLayer(channels, channels, 3, relu=False))
+        self.body = nn.Sequential(ConvLayer(channels, channels, 3, dilation=dilation),
+                                  ConvLayer(channels, channels, 3, relu=False, dilation=dilation))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -222,6 +227,9 @@ class TransformerNet(
             so the network rather than the photo sets the output's mean colour.
         skip_gain: with ``input_skip``, multiply the skip by a learnt factor per colour channel
             (:class:`SkipGain`), so the network can turn the photo's own detail down.
+        dilations: one per residual block (empty: all 1). A block of dilation d reaches d times as far
+            with the same weights: the trunk's receptive field grows without a larger file, for the
+            painting's large forms (the style error at relu4_3, whose field is 92 px).
 
     Any H and W work: the input is reflection-padded to a multiple of 4 and the output cropped
     back, so the output always has the input's size. In training mode the output is not clamped
@@ -238,9 +246,11 @@ class TransformerNet(
         upsample: str = "nearest",
         centred_skip: bool = False,
         skip_gain: bool = False,
+        dilations: list[int] | tuple[int, ...] = (),
     ) -> None:
         super().__init__()
         validate_architecture(channels, num_residual)
+        self.dilations = validated_dilations(dilations, int(num_residual))
         for key, value in (("style", style), ("training", training)):
             if value is not None and not isinstance(value, dict):
                 raise InvalidStyleError(f"config.json: {key} must be a JSON object, not {type(value).__name__}.")
@@ -261,7 +271,7 @@ class TransformerNet(
         self.upsample = upsample
         c = self.channels
         self.encoder = nn.Sequential(ConvLayer(3, c, 9), ConvLayer(c, 2 * c, 3, 2), ConvLayer(2 * c, 4 * c, 3, 2))
-        self.residuals = nn.Sequential(*[ResidualBlock(4 * c) for _ in range(self.num_residual)])
+        self.residuals = nn.Sequential(*[ResidualBlock(4 * c, d) for d in self.block_dilations])
         self.decoder = nn.Sequential(
             UpsampleConv(4 * c, 2 * c, mode=upsample), UpsampleConv(2 * c, c, mode=upsample),
             ConvLayer(c, 3, 9, norm=False, relu=False)
@@ -277,6 +287,11 @@ class TransformerNet(
     def architecture(self) -> dict[str, Any]:
         """The network's shape as keyword arguments of this class (``config`` less style and training)."""
         return {k: getattr(self, k) for k in ARCHITECTURE_KEYS}
+
+    @property
+    def block_dilations(self) -> tuple[int, ...]:
+        """Each residual block's dilation (``dilations`` with the default 1s written out)."""
+        return self.dilations or (1,) * self.num_residual
 
     @property
     def config(self) -> dict[str, Any]:

@@ -98,7 +98,7 @@ class MultiStyleNet(nn.Module):
         So may the skip's centring: a plain-skip style continued with a centred skip starts from nearly
         the same function (:meth:`~fastnst.model.TransformerNet.switch_skip_centring`).
         A style without a skip gain continued with one starts with the gain at 1, and a narrower or shallower
-        style (width a divisor of ``like``'s, fewer residual blocks) starts grown to ``like``'s shape, computing
+        style (width a divisor of ``like``'s, fewer residual blocks, the same dilations on those) starts grown to ``like``'s shape, computing
         the same function (:func:`~fastnst.grow.grown`).
         """
         if not any(s is not None for s in styles):
@@ -106,14 +106,19 @@ class MultiStyleNet(nn.Module):
         styles = [grown(s, like) if s is not None else s for s in styles]
         given = [s for s in styles if s is not None]
         for s in given:
-            if (s.channels, s.num_residual, s.input_skip) != (like.channels, like.num_residual, like.input_skip):
+            shape, wanted = (s.channels, s.num_residual, s.dilations, s.input_skip), \
+                (like.channels, like.num_residual, like.dilations, like.input_skip)
+            if shape != wanted:
                 flags = f"--channels {s.channels} --num-residual {s.num_residual}"
+                if s.dilations:
+                    flags += " --dilations " + ",".join(map(str, s.dilations))
                 if s.input_skip != like.input_skip:  # --no-input-skip overrides a preset that sets it
                     flags += " --input-skip" if s.input_skip else " --no-input-skip"
                 raise TrainingError(
                     f"cannot warm-start from a style with channels={s.channels}, num_residual={s.num_residual}, "
-                    f"input_skip={s.input_skip}: this run trains channels={like.channels}, "
-                    f"num_residual={like.num_residual}, input_skip={like.input_skip}. To continue it as it is, "
+                    f"dilations={list(s.block_dilations)}, input_skip={s.input_skip}: this run trains "
+                    f"channels={like.channels}, num_residual={like.num_residual}, "
+                    f"dilations={list(like.block_dilations)}, input_skip={like.input_skip}. To continue it as it is, "
                     f"train with {flags}.")
             if s.skip_gain and not like.skip_gain:
                 raise TrainingError("cannot warm-start from a style with a skip gain without one: add --skip-gain.")

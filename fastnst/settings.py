@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import TrainingError
-from .styles import ARCHITECTURE_KEYS, UPSAMPLE_MODES
+from .styles import ARCHITECTURE_KEYS, MAX_DILATION, UPSAMPLE_MODES
 
 LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 LOSS_NETWORKS = ("vgg16", "vgg16-hed", "vgg16-random")
@@ -133,6 +133,10 @@ class TrainConfig(ObjectiveSettings, DataSettings):
     # the network and its optimisation
     channels: int = setting(32, "width of the first layer (the network is 1x-2x-4x wide; 16 for CPUs)")
     num_residual: int = setting(5, "residual blocks")
+    dilations: tuple[int, ...] = setting((), "dilation of each residual block, e.g. 1,1,1,1,1,2,3 (none: all 1): the "
+                                         "same weights reaching further, for the painting's large forms; with "
+                                         "--init-from a shallower style, its blocks keep 1 and the new ones get "
+                                         "theirs", "dilations of the residual blocks")
     input_skip: bool = setting(False, "add the photo to the output: the network learns only what the style changes")
     centred_skip: bool = setting(False, "with --input-skip, add the photo minus its mean colour, so the network sets "
                                  "the output's mean colour (a plain skip keeps a bright photo bright whatever the "
@@ -194,6 +198,10 @@ class TrainConfig(ObjectiveSettings, DataSettings):
         found += [f"--{n.replace('_', '-')} must be >= 0" for n in ("lr_warmup", "style_warmup") if getattr(self, n) < 0]
         found += [f"--{n.replace('_', '-')} needs --input-skip" for n in ("centred_skip", "skip_gain")
                   if getattr(self, n) and not self.input_skip]
+        if (self.dilations and len(self.dilations) != self.num_residual) or not all(
+                1 <= d <= MAX_DILATION for d in self.dilations):
+            found.append(f"--dilations needs one value from 1 to {MAX_DILATION} per residual block "
+                         f"(--num-residual {self.num_residual}), not {','.join(map(str, self.dilations))}")
         return found + _choice_problems(self, TrainConfig, skip=ObjectiveSettings)
 
     def architecture(self) -> dict[str, Any]:
@@ -315,7 +323,7 @@ def config_to_argv(cfg: TrainConfig) -> list[str]:
         if isinstance(v, bool):
             argv.append(flag if v else "--no-" + f.name.replace("_", "-"))
         else:
-            argv += [flag, shlex.quote(",".join(v) if isinstance(v, tuple) else str(v))]
+            argv += [flag, shlex.quote(",".join(map(str, v)) if isinstance(v, tuple) else str(v))]
     return argv
 
 
@@ -357,7 +365,13 @@ def _coerce(f: dataclasses.Field, value: Any) -> Any:
     """A flag's or a JSON value as the field's type (tuples from comma-separated text or lists)."""
     if isinstance(_default(f), tuple):
         items = value.split(",") if isinstance(value, str) else value
-        return tuple(str(x).strip() for x in items if str(x).strip())
+        texts = [str(x).strip() for x in items if str(x).strip()]
+        if "int" not in str(f.type):
+            return tuple(texts)
+        try:
+            return tuple(int(x) for x in texts)
+        except ValueError:
+            raise TrainingError(f"--{f.name.replace('_', '-')} takes comma-separated integers, not {value!r}.") from None
     return value
 
 
@@ -367,5 +381,5 @@ def _default(f: dataclasses.Field) -> Any:
 
 def _show(value: Any) -> str:
     if isinstance(value, tuple):
-        return ",".join(value) or "none"
+        return ",".join(map(str, value)) or "none"
     return json.dumps(value) if isinstance(value, str) and not value else str(value)

@@ -22,6 +22,8 @@ CONFIG_NAME = "config.json"
 PICKLE_NAMES = ("pytorch_model.bin", "model.pth", "model.pt", "model.ckpt")
 MAX_CHANNELS = 256
 MAX_RESIDUAL_BLOCKS = 32
+#: Largest dilation of a residual block: at a quarter of the smallest padded input (16 px) its reflection pad still fits.
+MAX_DILATION = 3
 #: Styles shipped inside the package (trained with train_scripts/, see their model cards).
 EMBEDDED_DIR = Path(__file__).parent / "embedded"
 _FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
@@ -132,7 +134,7 @@ def read_config(folder: str | Path) -> dict[str, Any]:
 #: The decoder's 2x upsampling modes (config.json's ``upsample``; absent: nearest, as every earlier style).
 UPSAMPLE_MODES = ("nearest", "bilinear")
 #: config.json's keys that shape the network (TransformerNet's keyword arguments besides style and training).
-ARCHITECTURE_KEYS = ("channels", "num_residual", "input_skip", "centred_skip", "skip_gain", "upsample")
+ARCHITECTURE_KEYS = ("channels", "num_residual", "input_skip", "centred_skip", "skip_gain", "upsample", "dilations")
 
 
 def validate_architecture(channels: Any, num_residual: Any) -> None:
@@ -140,6 +142,17 @@ def validate_architecture(channels: Any, num_residual: Any) -> None:
     for name, value, hi in (("channels", channels, MAX_CHANNELS), ("num_residual", num_residual, MAX_RESIDUAL_BLOCKS)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
             raise InvalidStyleError(f"config.json: {name}={value!r} is out of range (an integer from 1 to {hi}).")
+
+
+def validated_dilations(dilations: Any, num_residual: int) -> tuple[int, ...]:
+    """``dilations`` (one per residual block, or empty: all 1) as a tuple, empty where every block is undilated;
+    ``InvalidStyleError`` for anything else."""
+    values = list(dilations) if isinstance(dilations, (list, tuple)) else None
+    if values is None or (values and len(values) != num_residual) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_DILATION for d in values):
+        raise InvalidStyleError(f"config.json: dilations={dilations!r} must list one integer from 1 to {MAX_DILATION} "
+                                f"per residual block ({num_residual}), or be empty (every block undilated).")
+    return tuple(values) if any(d != 1 for d in values) else ()
 
 
 def refuse_missing_weights(where: str, names: list[str]) -> None:

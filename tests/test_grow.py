@@ -91,3 +91,20 @@ def test_grown_widens_and_deepens_towards_a_shape():
     assert 0 < (a - b).abs().mean() < 0.05 * b.abs().mean()  # the widening's noise only
     odd = TransformerNet(channels=6, num_residual=1, input_skip=True)
     assert grown(net, odd) is net  # neither a multiple of its width nor deeper: left for the caller to refuse
+
+
+def test_deepened_with_dilated_new_blocks_computes_the_same_function_then_reaches_further():
+    net = _trained_like()
+    deep = deepened(net, 4, (1, 1, 2, 3)).eval()
+    assert deep.dilations == (1, 1, 2, 3) and [b.body[0][1].dilation for b in deep.residuals] == [(1, 1), (1, 1),
+                                                                                                    (2, 2), (3, 3)]
+    x = torch.rand(1, 3, 32, 28)
+    with torch.no_grad():
+        assert torch.allclose(deep.forward_padded(x), net.forward_padded(x), atol=1e-5)
+    assert grown(net, TransformerNet(channels=4, num_residual=4, input_skip=True, dilations=[1, 1, 2, 3])).dilations \
+        == (1, 1, 2, 3)
+    with pytest.raises(TrainingError, match="the trained blocks keep theirs"):
+        deepened(net, 4, (2, 1, 2, 3))
+    with pytest.raises(TrainingError, match="the trained blocks keep theirs"):
+        deepened(deep, 5, (1, 1, 1, 1, 1))
+    assert grown(deep, TransformerNet(channels=4, num_residual=5, input_skip=True)) is deep  # left for the caller

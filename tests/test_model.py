@@ -252,3 +252,50 @@ def test_a_skip_gain_starts_at_one_scales_the_photos_detail_and_round_trips(tmp_
         torch.testing.assert_close(loaded(x), gained(x))
     with pytest.raises(TrainingError, match="skip gain"):
         MultiStyleNet.from_styles([loaded], like=plain)
+
+
+def _reach(net: TransformerNet, size: int = 96) -> int:
+    """How far (px, along a row) an input change moves the output's centre pixel, the instance norms' statistics
+    held (they see the whole image)."""
+    net.eval()
+    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    c = size // 2
+    with torch.no_grad(), net.replaying_norm_stats(net.norm_stats(x)):
+        base = net.forward_padded(x)[..., c, c]
+        for d in range(c - 1, 0, -1):
+            y = x.clone()
+            y[..., c, c + d] += 1.0
+            if not torch.allclose(net.forward_padded(y)[..., c, c], base, atol=1e-6):
+                return d
+    return 0
+
+
+def test_dilated_blocks_reach_further_with_the_same_weights_and_round_trip(tmp_path):
+    torch.manual_seed(3)
+    plain = TransformerNet(channels=4, num_residual=2).eval()
+    dilated = TransformerNet(channels=4, num_residual=2, dilations=[2, 3]).eval()
+    dilated.load_state_dict(plain.state_dict())  # the same weights fit: only the taps spread
+    assert _reach(dilated) > _reach(plain) + 16  # each 3x3 of dilation d reaches 4*(d-1) px further at full size
+    assert dilated.architecture["dilations"] == (2, 3) and plain.dilations == ()
+    for h, w in ((1, 1), (5, 3), (17, 250)):  # the smallest padded input still fits the widest reflection pad
+        assert dilated(torch.rand(1, 3, h, w)).shape == (1, 3, h, w)
+    dilated.save_pretrained(tmp_path / "s")
+    assert json.loads((tmp_path / "s" / "config.json").read_text())["dilations"] == [2, 3]
+    loaded = TransformerNet.from_pretrained(tmp_path / "s").eval()
+    x = torch.rand(1, 3, 40, 36)
+    with torch.inference_mode():
+        assert torch.equal(loaded(x), dilated(x))
+    assert TransformerNet(channels=4, num_residual=2, dilations=(1, 1)).dilations == ()  # all 1: the plain network
+
+
+def test_a_style_without_dilations_is_undilated_and_bad_dilations_are_refused(tmp_path):
+    TransformerNet(channels=4, num_residual=2).save_pretrained(tmp_path / "s")
+    cfg = json.loads((tmp_path / "s" / "config.json").read_text())
+    del cfg["dilations"]                                          # every style saved before the option
+    (tmp_path / "s" / "config.json").write_text(json.dumps(cfg))
+    assert TransformerNet.from_pretrained(tmp_path / "s").block_dilations == (1, 1)
+    for bad in ([2], [1, 4], [0, 1], [True, 1], ["2", 1], 2):
+        cfg["dilations"] = bad
+        (tmp_path / "s" / "config.json").write_text(json.dumps(cfg))
+        with pytest.raises(InvalidStyleError, match="dilations=.* per residual block"):
+            TransformerNet.from_pretrained(tmp_path / "s")

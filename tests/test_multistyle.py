@@ -79,6 +79,11 @@ def test_from_styles_rebuilds_the_joint_network():
         MultiStyleNet.from_styles([deeper], like=TransformerNet(channels=4, num_residual=1))
     with pytest.raises(TrainingError, match="train with --channels 4 --num-residual 1 --no-input-skip[.]"):
         MultiStyleNet.from_styles([exported[0]], like=TransformerNet(channels=4, num_residual=1, input_skip=True))
+    dilated = TransformerNet(channels=4, num_residual=2, dilations=[1, 3])  # its blocks' reach is kept, never undone
+    with pytest.raises(TrainingError, match="dilations=.1, 3.*train with --channels 4 --num-residual 2 --dilations 1,3[.]"):
+        MultiStyleNet.from_styles([dilated], like=TransformerNet(channels=4, num_residual=2))
+    joint_dilated = MultiStyleNet(TransformerNet(channels=4, num_residual=2, dilations=[1, 3]), 2)
+    assert joint_dilated.export(1).dilations == (1, 3)
 
 
 def test_held_out_photos_are_never_streamed(photo_dir, tmp_path):

@@ -115,3 +115,10 @@ def test_cli_export_then_stylize_with_onnx(tiny_style, tmp_path, monkeypatch, ca
     assert main(["stylize", "photo.png", "--style", str(tiny_style), "--backend", "onnx", "--precision", "bf16"]) == 2
     assert "fp32" in capsys.readouterr().err
     assert main(["export", str(tiny_style), "-o", "x.png"]) == 1
+
+
+def test_a_dilated_network_exports_as_the_same_function():
+    torch.manual_seed(5)
+    net = TransformerNet(channels=8, num_residual=2, dilations=[2, 3]).eval()
+    x = torch.rand(1, 3, 21, 30, generator=torch.Generator().manual_seed(6))  # 8x8 at the trunk: the pads fit
+    torch.testing.assert_close(OnnxStylizer(net).stylize_tensor(x), eager(net, x), atol=ATOL, rtol=0)

@@ -61,6 +61,13 @@ def test_presets_and_flags_combine_and_bad_values_are_named():
     assert TrainConfig(skip_gain=True, input_skip=True).architecture()["skip_gain"] is True
     with pytest.raises(SystemExit):  # a choice argparse knows is refused before any work
         _parser().parse_args(["--loss-network", "resnet"])
+    cfg = settings.config_from_args(_parser().parse_args(["--num-residual", "3", "--dilations", "1, 2,3"]))
+    assert cfg.dilations == (1, 2, 3) and cfg.architecture()["dilations"] == (1, 2, 3) and not cfg.problems()
+    with pytest.raises(TrainingError, match="--dilations takes comma-separated integers, not 'a,2'"):
+        settings.config_from_args(_parser().parse_args(["--dilations", "a,2"]))
+    for bad in ((1, 2), (1, 1, 1, 1, 4), (0, 1, 1, 1, 1)):
+        assert any(p.startswith("--dilations needs one value from 1 to 3 per residual block")
+                   for p in TrainConfig(dilations=bad).problems())
 
 
 def test_older_training_blocks_read_under_the_current_names():
@@ -76,9 +83,11 @@ def test_older_training_blocks_read_under_the_current_names():
 
 
 def test_the_command_reproduces_the_settings():
-    cfg = TrainConfig(style_image="a b.jpg", steps=12, input_skip=True, style_layers=("relu1_2", "relu2_2"))
+    cfg = TrainConfig(style_image="a b.jpg", steps=12, input_skip=True, style_layers=("relu1_2", "relu2_2"),
+                      num_residual=2, dilations=(1, 3))
     argv = settings.config_to_argv(cfg)
-    assert argv == ["--style-layers", "relu1_2,relu2_2", "--style-image", "'a b.jpg'", "--input-skip", "--steps", "12"]
+    assert argv == ["--style-layers", "relu1_2,relu2_2", "--style-image", "'a b.jpg'", "--num-residual", "2",
+                    "--dilations", "1,3", "--input-skip", "--steps", "12"]
     import shlex
 
     again = settings.config_from_args(_parser().parse_args(shlex.split(" ".join(argv))))
