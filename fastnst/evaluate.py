@@ -445,12 +445,13 @@ def _run_one(model: TransformerNet, objective: PerceptualObjective, content: tor
     y, ff_time = feed_forward(model, content, dev)
     with torch.no_grad():
         ff_loss = objective(y.to(dev), content.to(dev)).as_floats()
-    ff = {"loss": ff_loss, "time_s": round(ff_time, 4), "direction_added": round(direction_added(y, content), 4)}
+    ff = {"loss": ff_loss, "time_s": round(ff_time, 4), "direction_added": round(direction_added(y, content), 4),
+          "style_layers": objective.style_layer_terms(y.to(dev))}
     with torch.no_grad():
         photo_loss = objective(content.to(dev), content.to(dev)).as_floats()
     log(f"{key}: feed-forward loss {ff_loss['total']:.4g} in {ff_time:.3f} s (the photo: {photo_loss['total']:.4g})")
     if reuse is not None:
-        gatys_json = list(reuse[0]["gatys"])
+        gatys_json = [dict(c) for c in reuse[0]["gatys"]]
         images = {k: v for k, v in reuse[1].items() if k != "feed_forward"}
     else:
         def progress(c: GatysCheckpoint) -> None:
@@ -460,6 +461,10 @@ def _run_one(model: TransformerNet, objective: PerceptualObjective, content: tor
                        init=noise_image(content) if init == "noise" else None)
         gatys_json = [p.to_json() for p in points]
         images = {f"gatys_{p.iterations}": p.image for p in points if p.image is not None}
+    for c in gatys_json:  # runs recorded before the split by layer gain it where their image was kept
+        image = images.get(f"gatys_{c['iterations']}")
+        if "style_layers" not in c and image is not None:
+            c["style_layers"] = objective.style_layer_terms(image.to(dev))
     return ({"feed_forward": ff, "content_photo": {"loss": photo_loss}, "gatys": gatys_json, **compare(ff, gatys_json)},
             {"feed_forward": y, **images})
 
@@ -558,6 +563,9 @@ def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                               "matched_per_photo": [r["matched"] for r in rs],
                               "matched_estimate_per_photo": estimates,
                               "matched_median": median_matched(estimates)}
+        layers = style_layer_medians(rs)
+        if layers:
+            summary[str(size)]["style_layers"] = layers
         added = [r["feed_forward"]["direction_added"] for r in rs if "direction_added" in r["feed_forward"]]
         if added:
             summary[str(size)]["direction_added_median"] = statistics.median(added)
@@ -565,6 +573,25 @@ def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             summary[str(size)]["content_photo"] = {
                 "loss": {"total": statistics.fmean(r["content_photo"]["loss"]["total"] for r in rs)}}
     return summary
+
+
+def style_layer_medians(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The style term split by layer, median over ``runs`` (one size): ``{"network": {layer: x}, "gatys": {n:
+    {"photos": k, layer: x}}}``, each Gatys count over the k photos whose run recorded it; empty if no run did."""
+    nets = [r["feed_forward"]["style_layers"] for r in runs if "style_layers" in r["feed_forward"]]
+    if not nets:
+        return {}
+
+    def medians(rows: Sequence[Mapping[str, float]]) -> dict[str, float]:
+        return {layer: statistics.median(row[layer] for row in rows) for layer in rows[0]}
+
+    by_n: dict[int, list[Mapping[str, float]]] = {}
+    for r in runs:
+        for c in r["gatys"]:
+            if "style_layers" in c:
+                by_n.setdefault(c["iterations"], []).append(c["style_layers"])
+    return {"network": medians(nets), "photos": len(nets),
+            "gatys": {str(n): {"photos": len(rows), **medians(rows)} for n, rows in sorted(by_n.items()) if n}}
 
 
 # --- pictures ------------------------------------------------------------------------------------
@@ -696,7 +723,26 @@ def markdown_summary(result: Mapping[str, Any]) -> str:
                  + ", ".join(f"{v:.2f}x its photo's vertical-over-horizontal detail at {size} px" for size, v in added.items())
                  + f" (median); the painting itself {result['style_direction']:.2f} (1: no direction; "
                  "well above the painting's: look for horizontal stripes).")
-    return "\n".join(lines) + "\n\n" + note + "\n"
+    return "\n".join(lines) + "\n\n" + note + "\n" + _layers_markdown(result)
+
+
+def _layers_markdown(result: Mapping[str, Any]) -> str:
+    """The style term by VGG layer at the first size that recorded it: network against the Gatys counts."""
+    for size, s in result["summary"].items():
+        layers = s.get("style_layers")
+        if layers:
+            break
+    else:
+        return ""
+    counts = list(layers["gatys"].items())
+    head = ["layer", "network"] + [f"Gatys {n}" + (f" ({g['photos']} photo{'s' * (g['photos'] != 1)})" if g["photos"] != layers["photos"] else "")
+                                   for n, g in counts]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for layer, value in layers["network"].items():
+        lines.append("| " + " | ".join([layer, f"{value:.3g}"] + [f"{g[layer]:.3g}" for _, g in counts]) + " |")
+    return (f"\nThe style term by VGG layer at {size} px (median over {layers['photos']} photos; the layers sum to the "
+            f"style term): where the network falls short of the painting, from colour and fine texture (relu1_2) to "
+            f"large forms (relu4_3).\n\n" + "\n".join(lines) + "\n")
 
 
 def styles_table(results: Sequence[Mapping[str, Any]], size: int = 256) -> str:

@@ -24,17 +24,24 @@ def feature_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(output.float(), target.float())
 
 
-def style_loss(output_grams: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor],
-               layer_weights: Mapping[str, float] | None = None) -> torch.Tensor:
-    """Style loss ``sum_layers w_l ||G(y) - G(y_s)||_F^2``, averaged over the batch (``w_l`` = 1 by default).
-
-    ``target_grams`` (one per layer, 1xCxC or BxCxC) broadcast against the batch of outputs.
-    """
-    total = torch.zeros((), device=next(iter(output_grams.values())).device)
+def style_layer_losses(output_grams: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor],
+                       layer_weights: Mapping[str, float] | None = None) -> dict[str, torch.Tensor]:
+    """Each layer's ``w_l ||G(y) - G(y_s)||_F^2``, averaged over the batch (``w_l`` = 1 by default): the terms of
+    :func:`style_loss`. ``target_grams`` (one per layer, 1xCxC or BxCxC) broadcast against the batch of outputs."""
+    losses = {}
     for name, g in output_grams.items():
         diff = g - target_grams[name].to(g.dtype)
         w = 1.0 if layer_weights is None else float(layer_weights[name])
-        total = total + w * diff.pow(2).sum(dim=(1, 2)).mean()
+        losses[name] = w * diff.pow(2).sum(dim=(1, 2)).mean()
+    return losses
+
+
+def style_loss(output_grams: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor],
+               layer_weights: Mapping[str, float] | None = None) -> torch.Tensor:
+    """Style loss ``sum_layers w_l ||G(y) - G(y_s)||_F^2``, averaged over the batch (``w_l`` = 1 by default)."""
+    total = torch.zeros((), device=next(iter(output_grams.values())).device)
+    for loss in style_layer_losses(output_grams, target_grams, layer_weights).values():
+        total = total + loss
     return total
 
 

@@ -17,7 +17,7 @@ import torch
 
 from .images import ImageInput, load_image, pil_to_tensor
 from .loss_network import LossNetwork
-from .losses import feature_loss, gram_matrix, relative_layer_weights, style_loss, total_variation
+from .losses import feature_loss, gram_matrix, relative_layer_weights, style_layer_losses, style_loss, total_variation
 from .settings import ObjectiveSettings
 
 
@@ -91,6 +91,16 @@ class PerceptualObjective:
         style = self.style_weight * style_loss(grams, self.style_grams, self.layer_weights)
         tv = self.tv_weight * total_variation(output)
         return LossTerms(content, style, tv)
+
+    @torch.no_grad()
+    def style_layer_terms(self, output: torch.Tensor) -> dict[str, float]:
+        """The style term of ``output`` split by layer (weighted as in :meth:`terms`, so they sum to its style term):
+        the scale at which an image falls short of the painting, from colour and fine texture (relu1_2) to large
+        forms (relu4_3)."""
+        feats = self.loss_net(output, layers=self.style_layers)
+        grams = {n: gram_matrix(feats[n]) for n in self.style_layers}
+        return {n: self.style_weight * float(v)
+                for n, v in style_layer_losses(grams, self.style_grams, self.layer_weights).items()}
 
     def __call__(self, output: torch.Tensor, content: torch.Tensor) -> LossTerms:
         """The weighted terms (content, style, tv) for ``output`` made from the ``content`` images."""

@@ -190,6 +190,15 @@ def test_evaluate_style_result(eval_style, photos, tmp_path):
     assert run["content_photo"]["loss"]["total"] == pytest.approx(run["gatys"][0]["loss"]["total"])  # 0 its = the photo
     assert s["direction_added_median"] == pytest.approx(run["feed_forward"]["direction_added"]) and s["direction_added_median"] > 0
     assert "Direction (a screen for streaks)" in md and f"{result['style_direction']:.2f}" in md
+    # the style term split by layer, for the network and every Gatys snapshot: the layers sum to the term
+    for part in (run["feed_forward"], *run["gatys"]):
+        assert set(part["style_layers"]) == set(result["settings"]["style_layers"])
+        assert sum(part["style_layers"].values()) == pytest.approx(part["loss"]["style"], rel=1e-4)
+    assert s["style_layers"]["network"] == run["feed_forward"]["style_layers"]  # the median of one photo
+    deepest = result["settings"]["style_layers"][-1]
+    assert s["style_layers"]["gatys"]["4"][deepest] == run["gatys"][-1]["style_layers"][deepest]
+    assert "The style term by VGG layer at 32 px" in md
+    assert f"| {deepest} | {run['feed_forward']['style_layers'][deepest]:.3g} |" in md
 
 
 def test_direction_tells_horizontal_stripes_from_vertical_and_none():
@@ -322,6 +331,28 @@ def test_resume_after_retraining_measures_only_the_network(eval_style, photos, t
     second = json.loads((out / "eval.json").read_text())
     assert _gatys_only(second["runs"]) == _gatys_only(first["runs"])
     assert second["runs"][0]["feed_forward"]["loss"]["total"] != first["runs"][0]["feed_forward"]["loss"]["total"]
+
+
+def test_runs_recorded_before_the_split_by_layer_gain_it_where_their_images_were_kept(eval_style, photos, tmp_path):
+    style, out, argv, first = _evaluated_copy(eval_style, photos, tmp_path)
+    old = json.loads((out / "eval.json").read_text())
+    for run in old["runs"]:
+        for c in run["gatys"]:
+            del c["style_layers"]
+    (out / "eval.json").write_text(json.dumps(old))
+    kept = {int(p.stem.rsplit("_", 1)[1]) for p in (out / "images").glob("*gatys_*.png")}
+    assert kept and kept != {c["iterations"] for c in first["runs"][0]["gatys"]}  # some snapshots have no image
+    assert cli_main(argv + ["--resume"]) == 0
+    again = json.loads((out / "eval.json").read_text())
+    for before, after in zip(first["runs"][0]["gatys"], again["runs"][0]["gatys"]):
+        if after["iterations"] in kept:  # measured again on the kept image
+            assert set(after["style_layers"]) == set(before["style_layers"])
+            assert all(v > 0 for v in after["style_layers"].values())
+        else:
+            assert "style_layers" not in after
+    n = max(kept)
+    assert again["summary"]["32"]["style_layers"]["gatys"][str(n)]["photos"] == 1
+    assert "The style term by VGG layer" in (out / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("key, label, bad", [("content_weight", "content", 0.0), ("tv_weight", "TV", -1.0)])
