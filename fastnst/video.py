@@ -216,11 +216,13 @@ class KeyframePropagator:
     change of light (no motion) reaches the output only at the next key frame."""
 
     def __init__(self, stylizer: Stylizer, interval: int = 4, *, stale: float = 0.05, stretch: float = 1.5,
-                 full: float = 0.5, margin: int = 24, cell: int = 8) -> None:
+                 full: float = 0.5, margin: int | None = None, cell: int = 8) -> None:
         if interval < 1:
             raise ValueError(f"the key-frame interval must be >= 1, not {interval}.")
         self.stylizer, self.interval = stylizer, int(interval)
         self.stale, self.stretch = float(stale), float(stretch)
+        if margin is None:  # what the crops' edges need, and as far again as dilated blocks reach
+            margin = 24 + stylizer.model.dilation_reach
         self.full, self.margin, self.cell = float(full), int(margin), int(cell)
         # the flow moves the picture between key frames: precise flow (ultrafast's errors of a tenth of a
         # pixel make the moved strokes shimmer; README, "Video")
@@ -276,7 +278,7 @@ class KeyframePropagator:
         them, starting on the network's stride (multiples of 4), merged where they overlap. A crop's
         output differs from the whole frame's near its edges only (the network pads there): measured on
         ``starry_night``, 4-8 grey levels at the edge, under 0.3 from 16 px in, where the feathered
-        patch ends at a margin of 24."""
+        patch ends at a margin of 24 (more for a network with dilated blocks, which reach further)."""
         import cv2
 
         h, w = stale.shape

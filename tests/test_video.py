@@ -12,7 +12,7 @@ import torch
 
 from clips import flicker, ghosting, make_clip, read_frames
 from conftest import make_style, smooth_image
-from fastnst import Stylizer
+from fastnst import Stylizer, TransformerNet
 from fastnst.cli import main
 from fastnst.video import PixelBlender, VideoError, probe, stylize_video
 
@@ -175,6 +175,9 @@ def test_key_frame_crops_continue_the_key_frame_where_a_square_moved():
 
     stylizer = Stylizer.from_pretrained("starry_night", device="cpu", precision="fp32")
     propagate = KeyframePropagator(stylizer, interval=4)
+    assert propagate.margin == 24
+    dilated = Stylizer(TransformerNet(channels=4, num_residual=2, dilations=[2, 3]), device="cpu", precision="fp32")
+    assert KeyframePropagator(dilated).margin == 24 + 24  # crops reach as far again as the dilated blocks do
     outs = [propagate(frame(i)) for i in range(4)]
     assert propagate.key_frames == 1 and propagate.stylized_share < 2  # of 4 frames: the key one and crops
     key_stats = stylizer.stylize_recording(frame(0)[None])[1]
