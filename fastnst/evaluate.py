@@ -735,8 +735,8 @@ def _layers_markdown(result: Mapping[str, Any]) -> str:
     else:
         return ""
     counts = list(layers["gatys"].items())
-    head = ["layer", "network"] + [f"Gatys {n}" + (f" ({g['photos']} photo{'s' * (g['photos'] != 1)})" if g["photos"] != layers["photos"] else "")
-                                   for n, g in counts]
+    fewer = {n: f" ({g['photos']} photo{'s' * (g['photos'] != 1)})" for n, g in counts if g["photos"] != layers["photos"]}
+    head = ["layer", "network"] + [f"Gatys {n}{fewer.get(n, '')}" for n, _ in counts]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for layer, value in layers["network"].items():
         lines.append("| " + " | ".join([layer, f"{value:.3g}"] + [f"{g[layer]:.3g}" for _, g in counts]) + " |")
