@@ -576,22 +576,24 @@ def summarize(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def style_layer_medians(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The style term split by layer, median over ``runs`` (one size): ``{"network": {layer: x}, "gatys": {n:
-    {"photos": k, layer: x}}}``, each Gatys count over the k photos whose run recorded it; empty if no run did."""
-    nets = [r["feed_forward"]["style_layers"] for r in runs if "style_layers" in r["feed_forward"]]
-    if not nets:
+    """The style term split by layer, median over ``runs`` (one size): ``{"network": {layer: x}, "photos": N, "gatys":
+    {n: {"photos": k, layer: x, "network": {layer: x}}}}``, each Gatys count over the k photos whose run recorded it,
+    beside the network on those same photos; empty if no run recorded the network's."""
+    measured = [r for r in runs if "style_layers" in r["feed_forward"]]
+    if not measured:
         return {}
 
     def medians(rows: Sequence[Mapping[str, float]]) -> dict[str, float]:
         return {layer: statistics.median(row[layer] for row in rows) for layer in rows[0]}
 
-    by_n: dict[int, list[Mapping[str, float]]] = {}
-    for r in runs:
+    by_n: dict[int, list[tuple[Mapping[str, float], Mapping[str, float]]]] = {}
+    for r in measured:
         for c in r["gatys"]:
-            if "style_layers" in c:
-                by_n.setdefault(c["iterations"], []).append(c["style_layers"])
-    return {"network": medians(nets), "photos": len(nets),
-            "gatys": {str(n): {"photos": len(rows), **medians(rows)} for n, rows in sorted(by_n.items()) if n}}
+            if "style_layers" in c and c["iterations"]:
+                by_n.setdefault(c["iterations"], []).append((c["style_layers"], r["feed_forward"]["style_layers"]))
+    return {"network": medians([r["feed_forward"]["style_layers"] for r in measured]), "photos": len(measured),
+            "gatys": {str(n): {"photos": len(pairs), **medians([g for g, _ in pairs]),
+                               "network": medians([f for _, f in pairs])} for n, pairs in sorted(by_n.items())}}
 
 
 # --- pictures ------------------------------------------------------------------------------------
@@ -735,11 +737,14 @@ def _layers_markdown(result: Mapping[str, Any]) -> str:
     else:
         return ""
     counts = list(layers["gatys"].items())
-    fewer = {n: f" ({g['photos']} photo{'s' * (g['photos'] != 1)})" for n, g in counts if g["photos"] != layers["photos"]}
-    head = ["layer", "network"] + [f"Gatys {n}{fewer.get(n, '')}" for n, _ in counts]
+    # a count measured on fewer photos (runs recorded before the split) shows the network on those photos beside it
+    fewer = {n: g["photos"] for n, g in counts if g["photos"] != layers["photos"]}
+    head = ["layer", "network"] + [f"Gatys {n}" + (f" / network, on {fewer[n]} photo{'s' * (fewer[n] != 1)}"
+                                                   if n in fewer else "") for n, _ in counts]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for layer, value in layers["network"].items():
-        lines.append("| " + " | ".join([layer, f"{value:.3g}"] + [f"{g[layer]:.3g}" for _, g in counts]) + " |")
+        cells = [f"{g[layer]:.3g}" + (f" / {g['network'][layer]:.3g}" if n in fewer else "") for n, g in counts]
+        lines.append("| " + " | ".join([layer, f"{value:.3g}", *cells]) + " |")
     return (f"\nThe style term by VGG layer at {size} px (median over {layers['photos']} photos; the layers sum to the "
             f"style term): where the network falls short of the painting, from colour and fine texture (relu1_2) to "
             f"large forms (relu4_3).\n\n" + "\n".join(lines) + "\n")

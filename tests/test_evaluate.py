@@ -351,8 +351,26 @@ def test_runs_recorded_before_the_split_by_layer_gain_it_where_their_images_were
         else:
             assert "style_layers" not in after
     n = max(kept)
-    assert again["summary"]["32"]["style_layers"]["gatys"][str(n)]["photos"] == 1
+    layers = again["summary"]["32"]["style_layers"]
+    assert layers["photos"] == 1 and layers["gatys"][str(n)]["photos"] == 1  # one photo each: no side column
     assert "The style term by VGG layer" in (out / "summary.md").read_text()
+
+
+def test_the_split_by_layer_shows_the_network_on_the_photos_a_gatys_count_was_split_on():
+    from fastnst.evaluate import _layers_markdown, style_layer_medians
+
+    def run(net, gatys):
+        return {"feed_forward": {"style_layers": {"relu1_2": net, "relu4_3": 10 * net}},
+                "gatys": [{"iterations": 0}] + [{"iterations": 50, "style_layers": {"relu1_2": g, "relu4_3": 10 * g}}
+                                                for g in gatys]}
+
+    runs = [run(0.1, [0.02]), run(0.3, []), run(0.5, [])]  # only the first photo's Gatys 50 was split
+    layers = style_layer_medians(runs)
+    assert layers["network"]["relu4_3"] == pytest.approx(3.0) and layers["photos"] == 3
+    assert layers["gatys"]["50"]["photos"] == 1 and layers["gatys"]["50"]["network"]["relu4_3"] == pytest.approx(1.0)
+    md = _layers_markdown({"summary": {"256": {"style_layers": layers}}})
+    assert "| layer | network | Gatys 50 / network, on 1 photo |" in md and "| relu4_3 | 3 | 0.2 / 1 |" in md
+    assert style_layer_medians([{"feed_forward": {}, "gatys": []}]) == {}
 
 
 @pytest.mark.parametrize("key, label, bad", [("content_weight", "content", 0.0), ("tv_weight", "TV", -1.0)])
