@@ -145,9 +145,9 @@ def validate_architecture(channels: Any, num_residual: Any) -> None:
 
 
 def validated_dilations(dilations: Any, num_residual: int) -> tuple[int, ...]:
-    """``dilations`` (one per residual block, or empty: all 1) as a tuple, empty where every block is undilated;
-    ``InvalidStyleError`` for anything else."""
-    values = list(dilations) if isinstance(dilations, (list, tuple)) else None
+    """``dilations`` (one per residual block, or empty or null: all 1) as a tuple, empty where every block is
+    undilated; ``InvalidStyleError`` for anything else."""
+    values = [] if dilations is None else list(dilations) if isinstance(dilations, (list, tuple)) else None
     if values is None or (values and len(values) != num_residual) or not all(
             isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_DILATION for d in values):
         raise InvalidStyleError(f"config.json: dilations={dilations!r} must list one integer from 1 to {MAX_DILATION} "

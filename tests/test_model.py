@@ -294,6 +294,9 @@ def test_a_style_without_dilations_is_undilated_and_bad_dilations_are_refused(tm
     del cfg["dilations"]                                          # every style saved before the option
     (tmp_path / "s" / "config.json").write_text(json.dumps(cfg))
     assert TransformerNet.from_pretrained(tmp_path / "s").block_dilations == (1, 1)
+    cfg["dilations"] = None
+    (tmp_path / "s" / "config.json").write_text(json.dumps(cfg))
+    assert TransformerNet.from_pretrained(tmp_path / "s").dilations == ()
     for bad in ([2], [1, 4], [0, 1], [True, 1], ["2", 1], 2):
         cfg["dilations"] = bad
         (tmp_path / "s" / "config.json").write_text(json.dumps(cfg))
