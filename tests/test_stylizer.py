@@ -135,7 +135,8 @@ def test_from_pretrained_folder(tiny_style):
 
 
 @pytest.mark.parametrize("kind", [dict(), dict(input_skip=True), dict(upsample="bilinear", input_skip=True,
-                                                                      centred_skip=True, skip_gain=True)])
+                                                                      centred_skip=True, skip_gain=True),
+                                  dict(dilations=[2, 3])])  # the trunk runs whole, however far it reaches
 def test_bands_give_the_whole_images_output(kind):
     """Random weights (they amplify any difference in statistics far beyond a trained style), an odd size
     (padded to the stride grid) and bands from one row of the 1/4-resolution trunk to the whole image."""
