@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import TrainingError
-from .styles import ARCHITECTURE_KEYS, MAX_DILATION, UPSAMPLE_MODES
+from .styles import ARCHITECTURE_KEYS, MAX_DILATION, UPSAMPLE_MODES, dilations_fit
 
 LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
 LOSS_NETWORKS = ("vgg16", "vgg16-hed", "vgg16-random")
@@ -199,8 +199,7 @@ class TrainConfig(ObjectiveSettings, DataSettings):
         found += [f"--{n.replace('_', '-')} must be >= 0" for n in ("lr_warmup", "style_warmup") if getattr(self, n) < 0]
         found += [f"--{n.replace('_', '-')} needs --input-skip" for n in ("centred_skip", "skip_gain")
                   if getattr(self, n) and not self.input_skip]
-        if (self.dilations and len(self.dilations) != self.num_residual) or not all(
-                1 <= d <= MAX_DILATION for d in self.dilations):
+        if not dilations_fit(self.dilations, self.num_residual):
             found.append(f"--dilations needs one value from 1 to {MAX_DILATION} per residual block "
                          f"(--num-residual {self.num_residual}), not {','.join(map(str, self.dilations))}")
         return found + _choice_problems(self, TrainConfig, skip=ObjectiveSettings)

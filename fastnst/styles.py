@@ -144,12 +144,17 @@ def validate_architecture(channels: Any, num_residual: Any) -> None:
             raise InvalidStyleError(f"config.json: {name}={value!r} is out of range (an integer from 1 to {hi}).")
 
 
+def dilations_fit(values: list[Any] | tuple[Any, ...], num_residual: int) -> bool:
+    """Whether ``values`` give one integer dilation from 1 to ``MAX_DILATION`` per residual block, or none (all 1)."""
+    return (not values or len(values) == num_residual) and all(
+        isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_DILATION for d in values)
+
+
 def validated_dilations(dilations: Any, num_residual: int) -> tuple[int, ...]:
     """``dilations`` (one per residual block, or empty or null: all 1) as a tuple, empty where every block is
     undilated; ``InvalidStyleError`` for anything else."""
     values = [] if dilations is None else list(dilations) if isinstance(dilations, (list, tuple)) else None
-    if values is None or (values and len(values) != num_residual) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_DILATION for d in values):
+    if values is None or not dilations_fit(values, num_residual):
         raise InvalidStyleError(f"config.json: dilations={dilations!r} must list one integer from 1 to {MAX_DILATION} "
                                 f"per residual block ({num_residual}), or be empty (every block undilated).")
     return tuple(values) if any(d != 1 for d in values) else ()
