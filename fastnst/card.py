@@ -31,6 +31,7 @@ _FACT_ROWS = [  # key in config["training"], label
     ("steps_per_style", "steps of this style"),
     ("epochs", "epochs"),
     ("resumed_from_step", "resumed from step"),
+    ("blocks_dropped", "residual blocks dropped after training"),
     ("hardware", "hardware"),
     ("wall_time_s", "training time"),
 ]

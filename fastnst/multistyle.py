@@ -99,7 +99,8 @@ class MultiStyleNet(nn.Module):
         the same function (:meth:`~fastnst.model.TransformerNet.switch_skip_centring`).
         A style without a skip gain continued with one starts with the gain at 1, and a narrower or shallower
         style (width a divisor of ``like``'s, fewer residual blocks, the same dilations on those) starts grown to
-        ``like``'s shape, computing nearly the same function (:func:`~fastnst.grow.grown`).
+        ``like``'s shape, computing nearly the same function; a deeper one starts without its last blocks, with a
+        warning (:func:`~fastnst.grow.grown`).
         """
         if not any(s is not None for s in styles):
             raise TrainingError("from_styles needs at least one trained style")

@@ -180,8 +180,11 @@ def verify_safetensors(path: str | Path) -> dict[str, tuple[str, tuple[int, ...]
     from safetensors import SafetensorError, safe_open
 
     with open(path, "rb") as f:
-        head = f.read(8)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+        head, size = f.read(9), os.fstat(f.fileno()).st_size
+    # safetensors: an 8-byte little-endian header length, then the JSON header. Its first byte may be anything
+    # (a header of 0x280 bytes starts like a pickle), so the pickle and zip magic are read only where that fails.
+    header_fits = len(head) == 9 and head[8:9] == b"{" and 8 + int.from_bytes(head[:8], "little") <= size
+    if not header_fits and (head[:2] == b"PK" or head[:1] == b"\x80"):
         raise UnsafeWeightsError(f"{path}: is a pickle/zip checkpoint, not safetensors; it is never unpickled.")
     try:
         with safe_open(str(path), framework="pt") as f:

@@ -436,8 +436,13 @@ def finish_style(cfg: TrainConfig, model: TransformerNet, history: list, wall: f
     style_img = load_image(cfg.style_image).convert("RGB")
     style_img.thumbnail((512, 512))
     style_img.save(out / "style.jpg", quality=90)
-    example = Stylizer(TransformerNet.from_pretrained(out), device="cpu", precision="fp32")(
-        cfg.example_image or ASSETS / "astronaut.jpg", max_size=512)
-    save_image(example, out / "example.jpg")
+    write_example(out, cfg.example_image)
     save_model_card(out)
     return out
+
+
+def write_example(style_dir: str | os.PathLike, photo: str | os.PathLike = "") -> Path:
+    """The style folder's ``example.jpg``: ``photo`` (default: the astronaut) stylized by the saved network at 512 px."""
+    example = Stylizer(TransformerNet.from_pretrained(style_dir), device="cpu", precision="fp32")(
+        photo or ASSETS / "astronaut.jpg", max_size=512)
+    return save_image(example, Path(style_dir) / "example.jpg")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fastnst import TrainingError, TransformerNet
-from fastnst.grow import deepened, grown, widened
+from fastnst.grow import block_shares, deepened, grown, last_norm_scales, shallowed, widened
 
 
 def _trained_like(**kw) -> TransformerNet:
@@ -63,7 +63,7 @@ def test_deepened_network_computes_the_same_function(kw):
         a, b = deep.forward_padded(x), net.forward_padded(x)
     assert b.abs().max() > 1 and torch.allclose(a, b, atol=1e-5)
     assert deepened(net, 2) is net
-    with pytest.raises(TrainingError, match="never dropped"):
+    with pytest.raises(TrainingError, match="only adds"):
         deepened(net, 1)
 
 
@@ -92,7 +92,7 @@ def test_grown_widens_and_deepens_towards_a_shape():
         a, b = big.eval().forward_padded(x), net.eval().forward_padded(x)
     assert 0 < (a - b).abs().mean() < 0.05 * b.abs().mean()  # the widening's noise and the new block's small scale
     odd = TransformerNet(channels=6, num_residual=1, input_skip=True)
-    assert grown(net, odd) is net  # neither a multiple of its width nor deeper: left for the caller to refuse
+    assert grown(net, odd) is net  # not a multiple of its width: left for the caller to refuse, no block dropped
 
 
 def test_deepened_with_dilated_new_blocks_computes_the_same_function_then_reaches_further():
@@ -110,3 +110,41 @@ def test_deepened_with_dilated_new_blocks_computes_the_same_function_then_reache
     with pytest.raises(TrainingError, match="the trained blocks keep theirs"):
         deepened(deep, 5, (1, 1, 1, 1, 1))
     assert grown(deep, TransformerNet(channels=4, num_residual=5, input_skip=True)) is deep  # left for the caller
+
+
+@pytest.mark.parametrize("kw", [{}, dict(centred_skip=True, skip_gain=True, upsample="bilinear")])
+def test_shallowed_drops_blocks_that_add_nothing_and_keeps_the_function(kw):
+    """Blocks whose last norm's scale is 0 add only a per-channel constant (their shift), which the next
+    convolution's instance norm removes: dropped, the network computes exactly the same function."""
+    net = _trained_like(style={"name": "s"}, training={"steps": 3}, **kw)
+    deep = deepened(net, 4, (1, 1, 2, 3), scale=0.0)
+    with torch.no_grad():
+        for block in deep.residuals[2:]:
+            block.body[-1][-1].bias.copy_(torch.linspace(-2, 2, 16))  # a large shift, dropped with its block
+    x = torch.rand(1, 3, 32, 28)
+    shares = block_shares(deep, x)
+    assert max(shares[2:]) < 1e-6 and min(shares[:2]) > 0.05
+    assert last_norm_scales(deep)[2:] == [0.0, 0.0]
+    small = shallowed(deep, 2).eval()
+    assert small.num_residual == 2 and small.dilations == () and small.architecture == net.architecture
+    assert small.style == net.style and small.training_info == net.training_info
+    with torch.no_grad():
+        a, b = small.forward_padded(x), deep.eval().forward_padded(x)
+    assert b.abs().max() > 1 and torch.allclose(a, b, atol=1e-4)
+    assert shallowed(deep, 3).dilations == (1, 1, 2) and shallowed(deep, 4) is deep
+    for bad in (0, 5):
+        with pytest.raises(TrainingError, match="keep at least 1 and fewer"):
+            shallowed(deep, bad)
+
+
+def test_grown_drops_blocks_with_a_warning_naming_their_scales():
+    net = _trained_like()
+    deep = deepened(net, 4, scale=0.01)
+    with pytest.warns(UserWarning, match=r"blocks 3-4 are dropped \(mean \|scale\| of their last norms: 0.010, 0.010"):
+        small = grown(deep, TransformerNet(channels=4, num_residual=2, input_skip=True))
+    x = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        a, b = small.eval().forward_padded(x), deep.eval().forward_padded(x)
+    assert 0 < (a - b).abs().mean() < 0.05 * b.abs().mean()  # the dropped blocks' small scaled features
+    dilated = deepened(net, 4, (1, 1, 2, 3), scale=0.0)
+    assert grown(dilated, TransformerNet(channels=4, num_residual=3, input_skip=True)) is dilated  # block 3's reach

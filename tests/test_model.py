@@ -67,6 +67,25 @@ def test_pickled_weights_are_refused_and_never_unpickled(tmp_path, name):
     assert not (tmp_path / "pwned").exists()
 
 
+@pytest.mark.parametrize("first_bytes", [b"\x80\x02", b"PK"])
+def test_safetensors_whose_header_length_reads_like_a_pickle_or_zip_loads(tmp_path, first_bytes):
+    """The 8-byte header length may start with any byte: 0x280 reads as a pickle's first opcodes, 0x4b50 as "PK"."""
+    from safetensors.torch import save_file
+
+    model = TransformerNet(channels=4, num_residual=1)
+    model.save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, weights, metadata={"format": "pt", "pad": ""})
+    length = int.from_bytes(weights.read_bytes()[:8], "little")  # a multiple of 8, as both wanted lengths are
+    wanted = int.from_bytes(first_bytes, "little")
+    pad = (wanted - length) % 0x10000
+    save_file(state, weights, metadata={"format": "pt", "pad": "x" * pad})  # each character lengthens the header by 1
+    assert weights.read_bytes()[:2] == first_bytes
+    loaded = TransformerNet.from_pretrained(tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+
+
 def test_style_folder_without_weights(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(InvalidStyleError, match="model.safetensors"):

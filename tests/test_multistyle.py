@@ -74,9 +74,13 @@ def test_from_styles_rebuilds_the_joint_network():
     assert torch.allclose(rebuilt(x, 2), joint(x, 0), atol=1e-5)
     with pytest.raises(TrainingError, match="channels=6.*train with --channels 4 --num-residual 1[.]"):
         MultiStyleNet.from_styles([exported[0]], like=TransformerNet(channels=6, num_residual=1))
-    deeper = TransformerNet(channels=4, num_residual=2)  # a deeper style is never cut down: the message says how to continue it
-    with pytest.raises(TrainingError, match="num_residual=2.*train with --channels 4 --num-residual 2[.]"):
-        MultiStyleNet.from_styles([deeper], like=TransformerNet(channels=4, num_residual=1))
+    deeper = TransformerNet(channels=4, num_residual=2)  # a deeper style starts without its last block, with a warning
+    with pytest.warns(UserWarning, match="block 2 is dropped"):
+        cut = MultiStyleNet.from_styles([deeper], like=TransformerNet(channels=4, num_residual=1)).export(0)
+    assert cut.num_residual == 1 and torch.equal(cut.residuals[0].body[0][1].weight, deeper.residuals[0].body[0][1].weight)
+    deeper_dilated = TransformerNet(channels=4, num_residual=2, dilations=[3, 1])  # the kept block's reach differs
+    with pytest.raises(TrainingError, match="dilations=.3, 1.*train with --channels 4 --num-residual 2 --dilations 3,1[.]"):
+        MultiStyleNet.from_styles([deeper_dilated], like=TransformerNet(channels=4, num_residual=1))
     with pytest.raises(TrainingError, match="train with --channels 4 --num-residual 1 --no-input-skip[.]"):
         MultiStyleNet.from_styles([exported[0]], like=TransformerNet(channels=4, num_residual=1, input_skip=True))
     dilated = TransformerNet(channels=4, num_residual=2, dilations=[1, 3])  # its blocks' reach is kept, never undone
