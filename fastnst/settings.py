@@ -121,8 +121,9 @@ class TrainConfig(ObjectiveSettings, DataSettings):
     only: tuple[str, ...] = setting((), "with --styles: train only these names of the list")
     init_from: str = setting("", "warm start: a style (folder, embedded name, Hub id) or a folder of style folders "
                              "(each style from its namesake); a narrower style is widened to --channels and a "
-                             "shallower one deepened to --num-residual, computing nearly the same function; a deeper one loses "
-                             "its last blocks (with a warning giving their scales: near 0 they added next to nothing)",
+                             "shallower one deepened to --num-residual, computing nearly the same function; a "
+                             "deeper one loses its last blocks (with a warning giving their scales: near 0 they "
+                             "added next to nothing)",
                              "warm-started from")
     output_dir: str = setting("styles/my-style", "where the style folder (and checkpoints, samples, logs) go")
     # the style's metadata (config.json's "style" block and the model card)

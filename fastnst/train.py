@@ -442,7 +442,7 @@ def finish_style(cfg: TrainConfig, model: TransformerNet, history: list, wall: f
 
 
 def write_example(style_dir: str | os.PathLike, photo: str | os.PathLike = "") -> Path:
-    """The style folder's ``example.jpg``: ``photo`` (default: the astronaut) stylized by the saved network at 512 px."""
+    """The style folder's ``example.jpg``: ``photo`` (default: the astronaut) stylized by its saved network, 512 px."""
     example = Stylizer(TransformerNet.from_pretrained(style_dir), device="cpu", precision="fp32")(
         photo or ASSETS / "astronaut.jpg", max_size=512)
     return save_image(example, Path(style_dir) / "example.jpg")

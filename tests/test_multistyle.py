@@ -77,9 +77,11 @@ def test_from_styles_rebuilds_the_joint_network():
     deeper = TransformerNet(channels=4, num_residual=2)  # a deeper style starts without its last block, with a warning
     with pytest.warns(UserWarning, match="block 2 is dropped"):
         cut = MultiStyleNet.from_styles([deeper], like=TransformerNet(channels=4, num_residual=1)).export(0)
-    assert cut.num_residual == 1 and torch.equal(cut.residuals[0].body[0][1].weight, deeper.residuals[0].body[0][1].weight)
+    kept = cut.residuals[0].body[0][1].weight
+    assert cut.num_residual == 1 and torch.equal(kept, deeper.residuals[0].body[0][1].weight)
     deeper_dilated = TransformerNet(channels=4, num_residual=2, dilations=[3, 1])  # the kept block's reach differs
-    with pytest.raises(TrainingError, match="dilations=.3, 1.*train with --channels 4 --num-residual 2 --dilations 3,1[.]"):
+    with pytest.raises(TrainingError, match="dilations=.3, 1.*train with --channels 4 --num-residual 2 "
+                                            "--dilations 3,1[.]"):
         MultiStyleNet.from_styles([deeper_dilated], like=TransformerNet(channels=4, num_residual=1))
     with pytest.raises(TrainingError, match="train with --channels 4 --num-residual 1 --no-input-skip[.]"):
         MultiStyleNet.from_styles([exported[0]], like=TransformerNet(channels=4, num_residual=1, input_skip=True))

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     small.to(saved_dtype).save_pretrained(out)
     if (src / "style.jpg").is_file() and out.resolve() != src.resolve():
         shutil.copy(src / "style.jpg", out / "style.jpg")
-    write_example(out)
+    write_example(out, net.training_info.get("example_image") or "")  # the photo its training pictured
     save_model_card(out)
     print(f"wrote {out}: {net.num_residual} -> {args.num_residual} residual blocks; the astronaut at 256 px moved by "
           f"{moved.mean():.2f} grey levels on average, {moved.max():.1f} at most")
