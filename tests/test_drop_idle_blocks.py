@@ -61,3 +61,6 @@ def test_a_block_that_adds_signal_is_kept(tmp_path):
     assert done.returncode == 2 and "limit --max-share 1.00%" in done.stderr and not out.exists()
     missing = _run(str(tmp_path / "nowhere"), "--num-residual", "2", "-o", str(out))
     assert missing.returncode == 2 and "unknown style" in missing.stderr and not out.exists()
+    for keep in ("0", "3"):  # none kept, or all of them: nothing to drop
+        odd = _run(str(src), "--num-residual", keep, "-o", str(out))
+        assert odd.returncode == 2 and "has 3 residual blocks" in odd.stderr and not out.exists()

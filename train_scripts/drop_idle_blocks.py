@@ -18,14 +18,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import torch  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
 
 from fastnst.card import save_model_card  # noqa: E402
 from fastnst.errors import StyleNotFoundError  # noqa: E402
 from fastnst.grow import block_shares, shallowed  # noqa: E402
 from fastnst.images import load_image, pil_to_tensor  # noqa: E402
 from fastnst.model import TransformerNet  # noqa: E402
-from fastnst.styles import WEIGHTS_NAME, resolve_style  # noqa: E402
+from fastnst.styles import WEIGHTS_NAME, resolve_style, verify_safetensors  # noqa: E402
 from fastnst.train import ASSETS, write_example  # noqa: E402
 
 
@@ -46,8 +45,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.style} is not a style folder or embedded style here (a Hub style: `fastnst pull` it "
               f"first, then give its folder).", file=sys.stderr)
         return 2
-    saved_dtype = next(iter(load_file(src / WEIGHTS_NAME).values())).dtype  # kept: fp16 stays fp16
     net = TransformerNet.from_pretrained(src).float().eval()
+    if not 1 <= args.num_residual < net.num_residual:
+        print(f"error: --num-residual {args.num_residual}: {args.style} has {net.num_residual} residual blocks; keep "
+              f"at least 1 and fewer than that.", file=sys.stderr)
+        return 2
+    saved = {dtype for dtype, _ in verify_safetensors(src / WEIGHTS_NAME).values()}  # the header only
+    saved_dtype = torch.float16 if saved == {"F16"} else torch.bfloat16 if saved == {"BF16"} else torch.float32
     photo = pil_to_tensor(load_image(ASSETS / "astronaut.jpg").convert("RGB").resize((256, 256)))
     shares = block_shares(net, photo)
     print("each block's share of the trunk's signal on the astronaut at 256 px:",
