@@ -124,6 +124,11 @@ def last_norm_scales(net: TransformerNet) -> list[float]:
     return [float(block.body[-1][-1].weight.detach().abs().mean()) for block in net.residuals]
 
 
+def block_span(first: int, last: int) -> str:
+    """Residual blocks ``first``..``last`` (1-based) as a reader writes them: "6" or "6-7"."""
+    return f"{first}" if first == last else f"{first}-{last}"
+
+
 def grown(net: TransformerNet, like: TransformerNet) -> TransformerNet:
     """``net`` widened, deepened or made shallower towards ``like``'s shape where it can be (width a divisor of
     ``like``'s, the same dilations on the blocks both have); otherwise as it is, for the caller to refuse the
@@ -135,7 +140,8 @@ def grown(net: TransformerNet, like: TransformerNet) -> TransformerNet:
     if (like.num_residual < net.num_residual and net.block_dilations[:like.num_residual] == like.block_dilations
             and net.channels == like.channels):  # dropping trained blocks for a run that is refused anyway helps no one
         scales, first = last_norm_scales(net), like.num_residual + 1
-        dropped = f"block {first} is" if first == net.num_residual else f"blocks {first}-{net.num_residual} are"
+        span = block_span(first, net.num_residual)
+        dropped = f"block {span} is" if first == net.num_residual else f"blocks {span} are"
         warnings.warn(f"starting from the first {like.num_residual} of the network's {net.num_residual} residual "
                       f"blocks: {dropped} dropped (mean |scale| of their last norms: "
                       f"{', '.join(f'{s:.3f}' for s in scales[like.num_residual:])}; of the kept blocks': "

@@ -21,7 +21,7 @@ import torch  # noqa: E402
 
 from fastnst.card import save_model_card  # noqa: E402
 from fastnst.errors import StyleNotFoundError  # noqa: E402
-from fastnst.grow import block_shares, shallowed  # noqa: E402
+from fastnst.grow import block_shares, block_span, shallowed  # noqa: E402
 from fastnst.images import load_image, pil_to_tensor  # noqa: E402
 from fastnst.model import TransformerNet  # noqa: E402
 from fastnst.styles import WEIGHTS_NAME, resolve_style, verify_safetensors  # noqa: E402
@@ -63,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
               f"train on from the shallower network (--init-from with --num-residual {args.num_residual}).",
               file=sys.stderr)
         return 2
-    first = args.num_residual + 1
-    span = f"{first}" if first == net.num_residual else f"{first}-{net.num_residual}"
+    span = block_span(args.num_residual + 1, net.num_residual)
     training = {**net.training_info, "blocks_dropped": (
         f"{span} of {net.num_residual} (adding {', '.join(f'{s:.2%}' for s in dropped)} of the trunk's signal on the "
         f"astronaut at 256 px), by train_scripts/drop_idle_blocks.py")}
