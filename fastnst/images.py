@@ -195,7 +195,13 @@ def list_images(paths: list[str | os.PathLike], suffixes: Collection[str] = IMAG
 
 
 def label_font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    """Pillow's built-in font at ``size`` px (no font files needed); the fixed bitmap font without FreeType."""
+    """DejaVu Sans at ``size`` px where the system has it (Debian's fonts-dejavu-core): Pillow's built-in font
+    has no accented letters, so "Léger" came out with a box. Else the built-in font, else its fixed bitmap font
+    (Pillow without FreeType)."""
+    try:
+        return ImageFont.truetype("DejaVuSans.ttf", size)
+    except OSError:
+        pass
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):

@@ -31,7 +31,7 @@ TILE_MEAN, TILE_P90 = 0.1, 0.5
 BF16_MEAN, BF16_P999, BF16_MAX = 1.0, 8, 16
 
 DOCUMENTED = {"starry_night", "great_wave", "the_scream", "composition_vii", "udnie", "shipwreck", "woman_with_hat",
-              "water_lilies"}
+              "water_lilies", "contrast_of_forms"}
 
 
 def test_the_documented_styles_are_shipped():

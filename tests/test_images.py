@@ -223,3 +223,16 @@ def test_save_image(tmp_path):
         save_image(rgba, tmp_path / "new" / "x.xyz")
     assert not (tmp_path / "new").exists()
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_label_font_draws_accented_letters():
+    """Labels carry painters' names ("Fernand Léger"): é must be drawn as a letter, not the missing-glyph box."""
+    font = images.label_font(24)
+
+    def ink(text: str) -> np.ndarray:
+        return np.asarray(font.getmask(text), dtype=np.uint8).reshape(font.getmask(text).size[::-1])
+
+    missing = ink("\U000f0000")  # a private-use character no label font has
+    accented, plain = ink("é"), ink("e")
+    assert accented.shape != missing.shape or not np.array_equal(accented, missing)
+    assert accented.shape[0] > plain.shape[0]  # the accent stands above the letter
