@@ -230,7 +230,8 @@ def test_label_font_draws_accented_letters():
     font = images.label_font(24)
 
     def ink(text: str) -> np.ndarray:
-        return np.asarray(font.getmask(text), dtype=np.uint8).reshape(font.getmask(text).size[::-1])
+        mask = font.getmask(text)
+        return np.asarray(mask, dtype=np.uint8).reshape(mask.size[::-1])
 
     missing = ink("\U000f0000")  # a private-use character no label font has
     accented, plain = ink("é"), ink("e")
